@@ -1,0 +1,239 @@
+//! The Environment resource, v1: the object users declare and Plumb keeps true.
+//!
+//! Every struct rejects unknown fields: a typo in a spec must fail loudly, never silently do
+//! nothing. Maps keyed by name (services, alarms) rather than lists keep JSON merge patches
+//! precise and field paths readable (`spec.ecs.services.api.cpu`).
+
+mod alarms;
+mod data;
+mod ecs;
+mod parse;
+
+pub use alarms::*;
+pub use data::*;
+pub use ecs::*;
+pub use parse::{parse_document, parse_documents, Format, ParseError};
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub const API_VERSION: &str = "plumb.dev/v1";
+pub const KIND: &str = "Environment";
+
+/// A declared AWS application environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Environment {
+    /// Always `plumb.dev/v1`.
+    #[schema(example = "plumb.dev/v1")]
+    pub api_version: String,
+    /// Always `Environment`.
+    #[schema(example = "Environment")]
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: EnvironmentSpec,
+    /// Written by Plumb; ignored when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<EnvironmentStatus>,
+}
+
+/// Identity and bookkeeping. Users set `name`, `labels` and (for optimistic concurrency)
+/// `resourceVersion`; the rest is set by the server and ignored when sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectMeta {
+    /// Lower-case letters, digits and single hyphens; every AWS name is derived from it.
+    #[schema(example = "arive")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Bumped only when the spec changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// Bumped on every write; send it back to update without overwriting someone else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<DateTime<Utc>>,
+    /// Set once deletion was requested; the object stays until teardown finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<DateTime<Utc>>,
+}
+
+/// What the environment should be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// AWS region, e.g. `us-east-1`.
+    #[schema(example = "us-east-1")]
+    pub region: String,
+    /// Role assumed through STS to reach another account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// Tags put on every managed resource (besides Plumb's own `plumb:*` tags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Alerts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecs: Option<Ecs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Postgres>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Redis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rabbitmq: Option<RabbitMq>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<Alarms>,
+}
+
+/// How Plumb treats drift, deletion and replacement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub drift: DriftPolicy,
+    #[serde(default)]
+    pub deletion: DeletionPolicy,
+    /// Stateful resources (databases, caches, brokers) are never replaced unless this is true.
+    #[serde(default)]
+    pub allow_replacement: bool,
+    /// Field paths Plumb neither reports nor corrects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<IgnoreRule>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftPolicy {
+    /// Record drift, alert, and repair it.
+    #[default]
+    Correct,
+    /// Record drift and alert; change nothing.
+    Report,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeletionPolicy {
+    /// Deleting the environment leaves stateful resources in place.
+    #[default]
+    Retain,
+    /// Deleting the environment deletes everything it manages.
+    Delete,
+}
+
+/// A field Plumb leaves alone, e.g. `ecs.services.api.image` (set by a deploy pipeline).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IgnoreRule {
+    /// Dotted path below `spec`; `*` matches one segment.
+    #[schema(example = "ecs.services.*.image")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where drift and alarm notifications go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Alerts {
+    pub sns_topic_arn: String,
+}
+
+/// Network placement, referenced and never managed by Plumb.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Network {
+    /// Private subnets for tasks, databases, caches and brokers.
+    pub subnets: Vec<String>,
+    /// Default security groups; each component may name its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// Written by Plumb.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvironmentStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Per managed resource: its ARN or id and the state AWS reports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, ResourceStatus>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    pub last_transition_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceStatus {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl Environment {
+    /// A fresh object with the v1 header, for code and tests that build specs directly.
+    pub fn new(name: impl Into<String>, spec: EnvironmentSpec) -> Self {
+        Self {
+            api_version: API_VERSION.to_owned(),
+            kind: KIND.to_owned(),
+            metadata: ObjectMeta {
+                name: name.into(),
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: None,
+        }
+    }
+}
+
+impl EnvironmentSpec {
+    /// A spec with only a region: the smallest valid environment.
+    pub fn in_region(region: impl Into<String>) -> Self {
+        Self {
+            region: region.into(),
+            role_arn: None,
+            tags: BTreeMap::new(),
+            policy: Policy::default(),
+            alerts: None,
+            network: None,
+            ecs: None,
+            postgres: None,
+            redis: None,
+            rabbitmq: None,
+            alarms: None,
+        }
+    }
+}
