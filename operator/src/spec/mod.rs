@@ -12,7 +12,7 @@ mod parse;
 pub use alarms::*;
 pub use data::*;
 pub use ecs::*;
-pub use parse::{parse_document, parse_documents, Format, ParseError};
+pub use parse::{from_json_value, parse_document, parse_documents, Format, ParseError};
 
 use std::collections::BTreeMap;
 

@@ -13,6 +13,9 @@ pub struct ParseError {
     pub message: String,
     /// 0-based index of the document in a multi-document stream.
     pub document: usize,
+    /// True when the text is not well-formed YAML/JSON at all (as opposed to well-formed
+    /// text that is not a valid Environment).
+    pub syntax: bool,
 }
 
 /// Text format of a document.
@@ -34,6 +37,7 @@ pub fn parse_document(text: &str, format: Format) -> Result<Environment, ParseEr
                     path: ".".to_owned(),
                     message: format!("expected one document, found {n}"),
                     document: 0,
+                    syntax: false,
                 }),
             }
         }
@@ -47,7 +51,10 @@ pub fn parse_documents(text: &str) -> Result<Vec<Environment>, ParseError> {
     for (index, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         // Read to a generic value first so that empty documents can be told apart.
         let value: serde_yaml_ng::Value =
-            serde_path_to_error::deserialize(doc).map_err(|e| error(e, index))?;
+            serde_path_to_error::deserialize(doc).map_err(|e| ParseError {
+                syntax: true,
+                ..error(e, index)
+            })?;
         if value.is_null() {
             continue;
         }
@@ -56,13 +63,28 @@ pub fn parse_documents(text: &str) -> Result<Vec<Environment>, ParseError> {
     Ok(out)
 }
 
+/// Reads an Environment from an already-parsed JSON value (e.g. the result of a merge patch).
+pub fn from_json_value(value: serde_json::Value) -> Result<Environment, ParseError> {
+    serde_path_to_error::deserialize(value).map_err(|e| error(e, 0))
+}
+
 fn from_json(text: &str) -> Result<Environment, ParseError> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let env: Environment = serde_path_to_error::deserialize(&mut de).map_err(|e| error(e, 0))?;
+    let env: Environment = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let syntax = matches!(
+            e.inner().classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        ParseError {
+            syntax,
+            ..error(e, 0)
+        }
+    })?;
     de.end().map_err(|e| ParseError {
         path: ".".to_owned(),
         message: e.to_string(),
         document: 0,
+        syntax: true,
     })?;
     Ok(env)
 }
@@ -75,15 +97,10 @@ fn error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, document: usize
     let path = e.path().to_string();
     ParseError {
         path,
-        message: strip_location(&e.inner().to_string()),
+        message: e.inner().to_string().trim().to_owned(),
         document,
+        syntax: false,
     }
-}
-
-/// serde_yaml_ng appends "at line N column M"; keep it, it helps in a file, but drop the
-/// duplicated path prefix some errors carry.
-fn strip_location(message: &str) -> String {
-    message.trim().to_owned()
 }
 
 #[cfg(test)]
@@ -123,7 +140,7 @@ mod tests {
         let text = format!(
             "{MINIMAL}  ecs:\n    services:\n      api:\n        image: x\n        cpu: 99999999999999999999999\n        memory: 512\n        desiredCount: 1\n"
         );
-        assert!(parse_document(&text, Format::Yaml).is_err());
+        assert!(!parse_document(&text, Format::Yaml).unwrap_err().syntax);
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_document(&deep, Format::Json).is_err());
         assert!(parse_document(&deep, Format::Yaml).is_err());
@@ -138,8 +155,12 @@ mod tests {
     }
 
     #[test]
-    fn trailing_garbage_after_json_is_an_error() {
+    fn syntax_errors_are_told_apart_from_invalid_documents() {
         let json = serde_json::to_string(&parse_document(MINIMAL, Format::Yaml).unwrap()).unwrap();
-        assert!(parse_document(&format!("{json} {{"), Format::Json).is_err());
+        assert!(parse_document(&format!("{json} {{"), Format::Json).unwrap_err().syntax);
+        assert!(parse_document("{\"apiVersion\": ", Format::Json).unwrap_err().syntax);
+        assert!(parse_document("a: [b", Format::Yaml).unwrap_err().syntax);
+        assert!(!parse_document("{}", Format::Json).unwrap_err().syntax);
+        assert!(!parse_document("a: b", Format::Yaml).unwrap_err().syntax);
     }
 }

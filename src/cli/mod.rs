@@ -1,0 +1,161 @@
+//! Command-line interface: `serve` and `migrate` run the server side; `apply`, `get` and
+//! `delete` talk to a running server over its REST API.
+
+mod client;
+mod files;
+mod resources;
+mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use plumb_operator::store::Role;
+use tracing_subscriber::EnvFilter;
+
+/// Plumb keeps AWS application environments true to their declared spec.
+///
+/// Declare an Environment (ECS services, PostgreSQL, Redis, RabbitMQ, alarms) in YAML, send it
+/// with `plumb apply -f`, and Plumb stores it and keeps AWS matching it. Every flag can also be
+/// set through the environment variable shown with it.
+#[derive(Debug, Parser)]
+#[command(name = "plumb", version, propagate_version = true)]
+pub struct Cli {
+    /// Log format for the server's logs (written to stderr).
+    #[arg(long, env = "PLUMB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the API server (applies pending migrations first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage API tokens (talks to the database directly).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create or update environments from YAML/JSON files, a directory, or `-` for stdin.
+    Apply(ApplyArgs),
+    /// Show environments as a table, YAML or JSON.
+    Get(GetArgs),
+    /// Request deletion of an environment.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true,
+          default_value = "postgres://postgres@127.0.0.1:5432/plumb")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on (port 0 picks a free port; the address is printed on stdout).
+    #[arg(long, env = "PLUMB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "PLUMB_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "PLUMB_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it once on stdout.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// viewer (read), editor (read and write environments) or admin (everything).
+    #[arg(long, env = "PLUMB_TOKEN_ROLE")]
+    pub role: Role,
+    /// A name for the token, recorded as the actor of every change made with it.
+    #[arg(long, env = "PLUMB_TOKEN_NAME", default_value = "cli")]
+    pub name: String,
+}
+
+/// How to reach a running Plumb server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Base URL of the Plumb server.
+    #[arg(long, env = "PLUMB_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    pub server: String,
+    /// API token (create one with `plumb token create`).
+    #[arg(long, env = "PLUMB_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// A file, a directory (its *.yaml, *.yml and *.json files), or `-` for stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// One environment; all of them when left out.
+    pub name: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+    /// Only environments whose labels match, e.g. `team=payments,tier!=dev`.
+    #[arg(short = 'l', long = "selector")]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    pub name: String,
+}
+
+pub fn telemetry(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("PLUMB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => server::serve(args).await,
+        Command::Migrate(args) => server::migrate(args).await,
+        Command::Token(TokenCommand::Create(args)) => server::create_token(args).await,
+        Command::Apply(args) => resources::apply(args).await,
+        Command::Get(args) => resources::get(args).await,
+        Command::Delete(args) => resources::delete(args).await,
+    }
+}

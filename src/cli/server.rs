@@ -1,0 +1,85 @@
+//! The server side: `serve`, `migrate`, `token create`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use plumb_api::{ApiConfig, AppState, Application};
+use plumb_operator::store::Store;
+use tokio_util::sync::CancellationToken;
+
+use super::{DbArgs, ServeArgs, TokenCreateArgs};
+
+async fn connect(db: &DbArgs, max_connections: u32) -> anyhow::Result<Store> {
+    Store::connect(&db.database_url, max_connections)
+        .await
+        .context("cannot connect to the database (set --database-url or DATABASE_URL)")
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = connect(&args.db, args.db_max_connections).await?;
+    store.migrate().await.context("cannot apply migrations")?;
+    let state = AppState {
+        store,
+        config: Arc::new(ApiConfig {
+            max_body_bytes: args.max_body_bytes,
+            ..ApiConfig::default()
+        }),
+    };
+    let app = Application::build(args.listen, state)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = app.local_addr()?;
+    println!("plumb listening on http://{addr}");
+    tracing::info!(%addr, "serving");
+
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    app.run(shutdown).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown requested; finishing in-flight requests");
+    token.cancel();
+}
+
+pub async fn migrate(args: DbArgs) -> anyhow::Result<ExitCode> {
+    let store = connect(&args, 2).await?;
+    store.migrate().await.context("cannot apply migrations")?;
+    eprintln!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn create_token(args: TokenCreateArgs) -> anyhow::Result<ExitCode> {
+    let store = connect(&args.db, 2).await?;
+    store.migrate().await.context("cannot apply migrations")?;
+    let new = store.create_token(&args.name, args.role).await?;
+    eprintln!(
+        "created {} token {:?} ({}); it is shown only now:",
+        new.token.role, new.token.name, new.token.id
+    );
+    println!("{}", new.secret);
+    Ok(ExitCode::SUCCESS)
+}
