@@ -219,14 +219,18 @@ impl ScalingMetric {
     }
 }
 
-/// Step scaling on the depth of an SQS queue (ApproximateNumberOfMessagesVisible), with the
-/// CloudWatch alarms that drive it.
+/// Step scaling on the depth of a queue, with the CloudWatch alarms that drive it: an SQS queue
+/// (ApproximateNumberOfMessagesVisible) or a queue on the environment's RabbitMQ broker
+/// (Amazon MQ MessageCount).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct QueueDepthScaling {
-    /// Name of the SQS queue (not managed by Plumb).
+    /// Name of the queue (not managed by Plumb).
     #[schema(example = "jobs")]
     pub queue_name: String,
+    /// Where the queue lives; SQS unless set.
+    #[serde(default)]
+    pub source: QueueSource,
     /// Seconds per alarm datapoint.
     #[serde(default = "default_period")]
     pub period: u32,
@@ -242,6 +246,17 @@ fn default_period() -> u32 {
 }
 fn default_evaluation_periods() -> u32 {
     2
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum QueueSource {
+    /// An SQS queue in the environment's account and region.
+    #[default]
+    #[serde(rename = "sqs")]
+    Sqs,
+    /// A queue on the broker in `spec.rabbitmq` (`{env}-rabbitmq`).
+    #[serde(rename = "rabbitmq")]
+    RabbitMq,
 }
 
 /// One direction of step scaling: the alarm threshold and the steps above (or below) it.
