@@ -20,7 +20,9 @@ impl MediaType {
         let essence = value.split(';').next()?.trim().to_ascii_lowercase();
         match essence.as_str() {
             "application/json" => Some(Self::Json),
-            "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => Some(Self::Yaml),
+            "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => {
+                Some(Self::Yaml)
+            }
             "application/merge-patch+json" => Some(Self::MergePatch),
             _ => None,
         }
@@ -50,7 +52,9 @@ pub async fn read(
         .and_then(|v| v.to_str().ok())
         .and_then(MediaType::parse)
         .filter(|m| accepted.contains(m))
-        .ok_or_else(|| ApiError::UnsupportedMediaType(format!("Content-Type must be one of: {}", names())))?;
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!("Content-Type must be one of: {}", names()))
+        })?;
 
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -64,7 +68,12 @@ pub async fn read(
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(ApiError::PayloadTooLarge(limit))
         }
-        Err(e) => return Err(ApiError::bad_field("body", format!("could not read the body: {e}"))),
+        Err(e) => {
+            return Err(ApiError::bad_field(
+                "body",
+                format!("could not read the body: {e}"),
+            ))
+        }
     };
     let text = String::from_utf8(bytes.to_vec())
         .map_err(|e| ApiError::bad_field("body", format!("not valid UTF-8: {e}")))?;

@@ -105,16 +105,26 @@ pub async fn list(
         .as_deref()
         .unwrap_or_default()
         .parse()
-        .map_err(|e: plumb_operator::store::SelectorError| ApiError::bad_field("labelSelector", e.to_string()))?;
+        .map_err(|e: plumb_operator::store::SelectorError| {
+            ApiError::bad_field("labelSelector", e.to_string())
+        })?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_field("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
     }
-    let page = state.store.list(&selector, limit, params.continue_.as_deref()).await?;
+    let page = state
+        .store
+        .list(&selector, limit, params.continue_.as_deref())
+        .await?;
     Ok(Json(EnvironmentList {
         api_version: spec::API_VERSION.to_owned(),
         kind: "EnvironmentList".to_owned(),
-        metadata: ListMeta { continue_: page.next },
+        metadata: ListMeta {
+            continue_: page.next,
+        },
         items: page.items,
     }))
 }
@@ -160,7 +170,9 @@ pub async fn create(
     let env = read_environment(&state, &headers, body).await?;
     let created = state.store.create(&env, caller.actor()).await?;
     let mut response = object(StatusCode::CREATED, &created, Some(WriteOutcome::Created));
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/environments/{}", created.metadata.name)) {
+    if let Ok(location) =
+        HeaderValue::from_str(&format!("/api/v1/environments/{}", created.metadata.name))
+    {
         response.headers_mut().insert(LOCATION, location);
     }
     Ok(response)
@@ -198,7 +210,10 @@ pub async fn replace(
     if env.metadata.name != name {
         return Err(ApiError::invalid_field(
             "metadata.name",
-            format!("{:?} does not match the name in the URL ({name:?})", env.metadata.name),
+            format!(
+                "{:?} does not match the name in the URL ({name:?})",
+                env.metadata.name
+            ),
         ));
     }
     if let Some(version) = if_match(&headers)? {
@@ -240,11 +255,20 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Editor, "write environments")?;
     let limit = state.config.max_body_bytes;
-    let (_, text) = body::read(&headers, body, limit, &[MediaType::MergePatch, MediaType::Json]).await?;
+    let (_, text) = body::read(
+        &headers,
+        body,
+        limit,
+        &[MediaType::MergePatch, MediaType::Json],
+    )
+    .await?;
     let patch: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| ApiError::bad_field("body", format!("malformed JSON: {e}")))?;
     if !patch.is_object() {
-        return Err(ApiError::invalid_field("body", "a merge patch must be a JSON object"));
+        return Err(ApiError::invalid_field(
+            "body",
+            "a merge patch must be a JSON object",
+        ));
     }
     let current = state.store.get(&name).await?;
     let mut document = serde_json::to_value(Environment {
@@ -255,7 +279,10 @@ pub async fn patch(
     json_patch::merge(&mut document, &patch);
     let mut env = spec::from_json_value(document)?;
     if env.metadata.name != name {
-        return Err(ApiError::invalid_field("metadata.name", "cannot be changed"));
+        return Err(ApiError::invalid_field(
+            "metadata.name",
+            "cannot be changed",
+        ));
     }
     // Base the write on the version the patch was computed against, unless the caller names one.
     let named = patch.pointer("/metadata/resourceVersion").is_some();
@@ -291,7 +318,10 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     caller.require(Role::Editor, "delete environments")?;
     let expected = if_match(&headers)?;
-    let env = state.store.mark_deleting(&name, expected, caller.actor()).await?;
+    let env = state
+        .store
+        .mark_deleting(&name, expected, caller.actor())
+        .await?;
     Ok(object(StatusCode::ACCEPTED, &env, None))
 }
 
@@ -313,7 +343,10 @@ pub async fn events(
     caller.require(Role::Viewer, "read events")?;
     let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_field("limit", format!("must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     let events = state.store.events(&name, limit).await?;
     if events.is_empty() {
@@ -323,9 +356,14 @@ pub async fn events(
 }
 
 /// Reads, parses and validates an Environment from a JSON or YAML body.
-async fn read_environment(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Environment, ApiError> {
+async fn read_environment(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Environment, ApiError> {
     let limit = state.config.max_body_bytes;
-    let (media, text) = body::read(headers, body, limit, &[MediaType::Json, MediaType::Yaml]).await?;
+    let (media, text) =
+        body::read(headers, body, limit, &[MediaType::Json, MediaType::Yaml]).await?;
     let format = match media {
         MediaType::Yaml => Format::Yaml,
         _ => Format::Json,

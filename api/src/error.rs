@@ -170,7 +170,11 @@ impl From<ValidationErrors> for ApiError {
 
 impl From<ParseError> for ApiError {
     fn from(e: ParseError) -> Self {
-        let field = if e.path == "." { "body".to_owned() } else { e.path.clone() };
+        let field = if e.path == "." {
+            "body".to_owned()
+        } else {
+            e.path.clone()
+        };
         let error = FieldError {
             field,
             reason: e.message.clone(),

@@ -23,8 +23,16 @@ struct Api {
 impl Api {
     async fn start(pool: PgPool) -> Self {
         let store = Store::from_pool(pool);
-        let editor = store.create_token("editor", Role::Editor).await.unwrap().secret;
-        let viewer = store.create_token("viewer", Role::Viewer).await.unwrap().secret;
+        let editor = store
+            .create_token("editor", Role::Editor)
+            .await
+            .unwrap()
+            .secret;
+        let viewer = store
+            .create_token("viewer", Role::Viewer)
+            .await
+            .unwrap()
+            .secret;
         let config = ApiConfig {
             max_body_bytes: MAX_BODY,
             ..ApiConfig::default()
@@ -33,7 +41,9 @@ impl Api {
             store,
             config: Arc::new(config),
         };
-        let app = Application::build("127.0.0.1:0".parse().unwrap(), state).await.unwrap();
+        let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
+            .await
+            .unwrap();
         let addr = app.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         tokio::spawn(app.run(shutdown.clone()));
@@ -78,7 +88,8 @@ async fn body(response: Response) -> Value {
 async fn expect(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(
-        response.headers()["content-type"], "application/json",
+        response.headers()["content-type"],
+        "application/json",
         "every answer, errors too, is JSON"
     );
     let value = body(response).await;
@@ -127,12 +138,21 @@ async fn tokens_and_roles_guard_every_route(pool: PgPool) {
         .await
         .unwrap();
     let error = expect(write, StatusCode::FORBIDDEN, "forbidden").await;
-    assert!(error["message"].as_str().unwrap().contains("editor"), "{error}");
-    let delete = as_viewer(Method::DELETE, "/api/v1/environments/shop").send().await.unwrap();
+    assert!(
+        error["message"].as_str().unwrap().contains("editor"),
+        "{error}"
+    );
+    let delete = as_viewer(Method::DELETE, "/api/v1/environments/shop")
+        .send()
+        .await
+        .unwrap();
     expect(delete, StatusCode::FORBIDDEN, "forbidden").await;
 
     assert_eq!(api.put(&env("shop")).await.status(), StatusCode::CREATED);
-    let read = as_viewer(Method::GET, "/api/v1/environments/shop").send().await.unwrap();
+    let read = as_viewer(Method::GET, "/api/v1/environments/shop")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.status(), StatusCode::OK);
 }
 
@@ -172,17 +192,31 @@ async fn create_read_replace_and_report_the_outcome(pool: PgPool) {
     let etag = configured.headers()["etag"].to_str().unwrap().to_owned();
     let configured = body(configured).await;
     assert_eq!(configured["metadata"]["generation"], 2);
-    assert_eq!(etag, format!("\"{}\"", configured["metadata"]["resourceVersion"].as_str().unwrap()));
+    assert_eq!(
+        etag,
+        format!(
+            "\"{}\"",
+            configured["metadata"]["resourceVersion"].as_str().unwrap()
+        )
+    );
 
     let fresh = api.put(&env("other")).await;
     assert_eq!(fresh.status(), StatusCode::CREATED);
     assert_eq!(fresh.headers()["plumb-outcome"], "created");
 
-    let read = api.request(Method::GET, "/api/v1/environments/shop").send().await.unwrap();
+    let read = api
+        .request(Method::GET, "/api/v1/environments/shop")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(read.status(), StatusCode::OK);
     assert_eq!(body(read).await["spec"]["region"], "eu-west-1");
 
-    let missing = api.request(Method::GET, "/api/v1/environments/nope").send().await.unwrap();
+    let missing = api
+        .request(Method::GET, "/api/v1/environments/nope")
+        .send()
+        .await
+        .unwrap();
     expect(missing, StatusCode::NOT_FOUND, "not_found").await;
 
     let mismatch = api
@@ -214,13 +248,19 @@ async fn yaml_bodies_are_accepted(pool: PgPool) {
 async fn stale_versions_conflict_with_the_current_version_in_the_answer(pool: PgPool) {
     let api = Api::start(pool).await;
     let first = body(api.put(&env("shop")).await).await;
-    let version = first["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let version = first["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut next = env("shop");
     next["spec"]["region"] = json!("eu-west-1");
     next["metadata"]["resourceVersion"] = json!(version);
     let won = body(api.put(&next).await).await;
-    let current = won["metadata"]["resourceVersion"].as_str().unwrap().to_owned();
+    let current = won["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(current, version);
 
     next["spec"]["region"] = json!("ap-south-1");
@@ -249,7 +289,13 @@ async fn stale_versions_conflict_with_the_current_version_in_the_answer(pool: Pg
         .unwrap();
     expect(patch, StatusCode::CONFLICT, "conflict").await;
 
-    let read = body(api.request(Method::GET, "/api/v1/environments/shop").send().await.unwrap()).await;
+    let read = body(
+        api.request(Method::GET, "/api/v1/environments/shop")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(read["spec"]["region"], "eu-west-1", "no stale write landed");
 }
 
@@ -270,7 +316,10 @@ async fn twenty_concurrent_puts_with_one_version_have_one_winner(pool: PgPool) {
         statuses.push(put.await.unwrap());
     }
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let conflict = statuses.iter().filter(|s| **s == StatusCode::CONFLICT).count();
+    let conflict = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
     assert_eq!((ok, conflict), (1, 19), "{statuses:?}");
 }
 
@@ -301,7 +350,13 @@ async fn validation_reports_every_field_at_once(pool: PgPool) {
     let error = expect(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
     assert_eq!(error["fields"][0]["field"], "spec.regoin");
 
-    let listed = body(api.request(Method::GET, "/api/v1/environments").send().await.unwrap()).await;
+    let listed = body(
+        api.request(Method::GET, "/api/v1/environments")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(listed["items"], json!([]), "nothing invalid was stored");
 }
 
@@ -314,11 +369,17 @@ async fn hostile_bodies_get_a_4xx_never_a_panic(pool: PgPool) {
             .body(body)
             .send()
     };
-    let malformed = send("application/json", b"{\"apiVersion\": ".to_vec()).await.unwrap();
+    let malformed = send("application/json", b"{\"apiVersion\": ".to_vec())
+        .await
+        .unwrap();
     expect(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
-    let malformed = send("application/yaml", b"metadata: [unclosed".to_vec()).await.unwrap();
+    let malformed = send("application/yaml", b"metadata: [unclosed".to_vec())
+        .await
+        .unwrap();
     expect(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
-    let non_utf8 = send("application/json", vec![0xff, 0xfe, 0x00, 0x7b]).await.unwrap();
+    let non_utf8 = send("application/json", vec![0xff, 0xfe, 0x00, 0x7b])
+        .await
+        .unwrap();
     expect(non_utf8, StatusCode::BAD_REQUEST, "bad_request").await;
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes();
     let deep_object = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000)).into_bytes();
@@ -329,9 +390,16 @@ async fn hostile_bodies_get_a_4xx_never_a_panic(pool: PgPool) {
         ("application/yaml", deep_object),
     ] {
         let deep = send(content_type, deep).await.unwrap();
-        assert!(deep.status().is_client_error(), "{content_type}: {}", deep.status());
+        assert!(
+            deep.status().is_client_error(),
+            "{content_type}: {}",
+            deep.status()
+        );
         let deep = body(deep).await;
-        assert!(["bad_request", "invalid"].contains(&deep["code"].as_str().unwrap()), "{deep}");
+        assert!(
+            ["bad_request", "invalid"].contains(&deep["code"].as_str().unwrap()),
+            "{deep}"
+        );
     }
     let huge = serde_json::to_vec(&json!({
         "apiVersion": "plumb.dev/v1", "kind": "Environment", "metadata": {"name": "shop"},
@@ -341,26 +409,46 @@ async fn hostile_bodies_get_a_4xx_never_a_panic(pool: PgPool) {
     .unwrap();
     let huge = send("application/json", huge).await.unwrap();
     let error = expect(huge, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
-    assert!(error["fields"][0]["field"].as_str().unwrap().starts_with("spec.ecs.services.api"));
-    let billion_laughs = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+    assert!(error["fields"][0]["field"]
+        .as_str()
+        .unwrap()
+        .starts_with("spec.ecs.services.api"));
+    let billion_laughs =
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
         c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
         e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
         g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n";
-    let laughs = send("application/yaml", billion_laughs.as_bytes().to_vec()).await.unwrap();
+    let laughs = send("application/yaml", billion_laughs.as_bytes().to_vec())
+        .await
+        .unwrap();
     assert!(laughs.status().is_client_error(), "{}", laughs.status());
 
-    let too_big = send("application/json", vec![b' '; MAX_BODY + 1]).await.unwrap();
+    let too_big = send("application/json", vec![b' '; MAX_BODY + 1])
+        .await
+        .unwrap();
     expect(too_big, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
 
-    let wrong_type = send("text/plain", serde_json::to_vec(&env("shop")).unwrap()).await.unwrap();
-    expect(wrong_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let wrong_type = send("text/plain", serde_json::to_vec(&env("shop")).unwrap())
+        .await
+        .unwrap();
+    expect(
+        wrong_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
     let no_type = api
         .request(Method::POST, "/api/v1/environments")
         .body(serde_json::to_vec(&env("shop")).unwrap())
         .send()
         .await
         .unwrap();
-    expect(no_type, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    expect(
+        no_type,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
 
     let bad_if_match = api
         .request(Method::PUT, "/api/v1/environments/shop")
@@ -374,11 +462,26 @@ async fn hostile_bodies_get_a_4xx_never_a_panic(pool: PgPool) {
 
     let mut garbage_version = env("shop");
     garbage_version["metadata"]["resourceVersion"] = json!("abc");
-    let error = expect(api.put(&garbage_version).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
+    let error = expect(
+        api.put(&garbage_version).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+    )
+    .await;
     assert_eq!(error["fields"][0]["field"], "metadata.resourceVersion");
 
-    let listed = body(api.request(Method::GET, "/api/v1/environments").send().await.unwrap()).await;
-    assert_eq!(listed["items"], json!([]), "nothing was stored by any of it");
+    let listed = body(
+        api.request(Method::GET, "/api/v1/environments")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        listed["items"],
+        json!([]),
+        "nothing was stored by any of it"
+    );
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -401,23 +504,41 @@ async fn merge_patch_changes_only_what_it_names(pool: PgPool) {
     let patched = body(patched).await;
     assert_eq!(patched["metadata"]["labels"], json!({"tier": "prod"}));
     assert_eq!(patched["spec"]["region"], "eu-west-1");
-    assert_eq!(patched["spec"]["tags"], json!({"cost-center": "42"}), "untouched");
+    assert_eq!(
+        patched["spec"]["tags"],
+        json!({"cost-center": "42"}),
+        "untouched"
+    );
     assert_eq!(patched["metadata"]["generation"], 2);
 
-    let rename = patch(r#"{"metadata":{"name":"other"}}"#, "application/merge-patch+json").await.unwrap();
+    let rename = patch(
+        r#"{"metadata":{"name":"other"}}"#,
+        "application/merge-patch+json",
+    )
+    .await
+    .unwrap();
     let error = expect(rename, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
     assert_eq!(error["fields"][0]["field"], "metadata.name");
 
-    let typo = patch(r#"{"spec":{"regoin":"x"}}"#, "application/merge-patch+json").await.unwrap();
+    let typo = patch(r#"{"spec":{"regoin":"x"}}"#, "application/merge-patch+json")
+        .await
+        .unwrap();
     let error = expect(typo, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
     assert_eq!(error["fields"][0]["field"], "spec.regoin");
 
-    let not_object = patch("[1,2]", "application/merge-patch+json").await.unwrap();
+    let not_object = patch("[1,2]", "application/merge-patch+json")
+        .await
+        .unwrap();
     expect(not_object, StatusCode::UNPROCESSABLE_ENTITY, "invalid").await;
     let malformed = patch("{", "application/merge-patch+json").await.unwrap();
     expect(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
     let yaml = patch("spec: {}", "application/yaml").await.unwrap();
-    expect(yaml, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    expect(
+        yaml,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
 
     let missing = api
         .request(Method::PATCH, "/api/v1/environments/nope")
@@ -433,21 +554,59 @@ async fn merge_patch_changes_only_what_it_names(pool: PgPool) {
 async fn delete_marks_the_environment_deleting(pool: PgPool) {
     let api = Api::start(pool).await;
     api.put(&env("shop")).await;
-    let deleted = api.request(Method::DELETE, "/api/v1/environments/shop").send().await.unwrap();
+    let deleted = api
+        .request(Method::DELETE, "/api/v1/environments/shop")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), StatusCode::ACCEPTED);
     assert!(body(deleted).await["metadata"]["deletionTimestamp"].is_string());
 
-    let read = body(api.request(Method::GET, "/api/v1/environments/shop").send().await.unwrap()).await;
+    let read = body(
+        api.request(Method::GET, "/api/v1/environments/shop")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert!(read["metadata"]["deletionTimestamp"].is_string());
-    expect(api.put(&env("shop")).await, StatusCode::CONFLICT, "conflict").await;
+    expect(
+        api.put(&env("shop")).await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
 
-    let again = api.request(Method::DELETE, "/api/v1/environments/shop").send().await.unwrap();
-    assert_eq!(again.status(), StatusCode::ACCEPTED, "deleting twice is fine");
-    let missing = api.request(Method::DELETE, "/api/v1/environments/nope").send().await.unwrap();
+    let again = api
+        .request(Method::DELETE, "/api/v1/environments/shop")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::ACCEPTED,
+        "deleting twice is fine"
+    );
+    let missing = api
+        .request(Method::DELETE, "/api/v1/environments/nope")
+        .send()
+        .await
+        .unwrap();
     expect(missing, StatusCode::NOT_FOUND, "not_found").await;
 
-    let events = body(api.request(Method::GET, "/api/v1/environments/shop/events").send().await.unwrap()).await;
-    let actions: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let events = body(
+        api.request(Method::GET, "/api/v1/environments/shop/events")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let actions: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, ["DeletionRequested", "Created"]);
     assert_eq!(events[0]["actor"], "editor");
 }
@@ -460,9 +619,17 @@ async fn list_selects_by_label_and_pages(pool: PgPool) {
         e["metadata"]["labels"]["team"] = json!(team);
         api.put(&e).await;
     }
-    let get = |query: &'static str| api.request(Method::GET, &format!("/api/v1/environments{query}")).send();
+    let get = |query: &'static str| {
+        api.request(Method::GET, &format!("/api/v1/environments{query}"))
+            .send()
+    };
     let names = |list: &Value| -> Vec<String> {
-        list["items"].as_array().unwrap().iter().map(|e| e["metadata"]["name"].as_str().unwrap().to_owned()).collect()
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
     };
     let payments = body(get("?labelSelector=team%3Dpayments").await.unwrap()).await;
     assert_eq!(names(&payments), ["a", "c"]);
@@ -475,32 +642,76 @@ async fn list_selects_by_label_and_pages(pool: PgPool) {
     assert_eq!(names(&rest), ["c"]);
     assert!(rest["metadata"].get("continue").is_none());
 
-    let error = expect(get("?labelSelector=%3Dx").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request").await;
+    let error = expect(
+        get("?labelSelector=%3Dx").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
     assert_eq!(error["fields"][0]["field"], "labelSelector");
-    let error = expect(get("?limit=0").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request").await;
+    let error = expect(
+        get("?limit=0").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
     assert_eq!(error["fields"][0]["field"], "limit");
-    expect(get("?limit=abc").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request").await;
-    expect(get("?limit=99999999999999999999").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request").await;
-    expect(get("?bogus=1").await.unwrap(), StatusCode::BAD_REQUEST, "bad_request").await;
+    expect(
+        get("?limit=abc").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    expect(
+        get("?limit=99999999999999999999").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
+    expect(
+        get("?bogus=1").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    )
+    .await;
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
 async fn health_fallbacks_and_openapi(pool: PgPool) {
     let api = Api::start(pool).await;
     let plain = |path: &str| api.http.get(format!("http://{}{path}", api.addr)).send();
-    assert_eq!(body(plain("/healthz").await.unwrap()).await, json!({"status": "ok"}));
+    assert_eq!(
+        body(plain("/healthz").await.unwrap()).await,
+        json!({"status": "ok"})
+    );
     assert_eq!(plain("/readyz").await.unwrap().status(), StatusCode::OK);
 
-    let unknown = api.request(Method::GET, "/api/v1/nothing-here").send().await.unwrap();
+    let unknown = api
+        .request(Method::GET, "/api/v1/nothing-here")
+        .send()
+        .await
+        .unwrap();
     expect(unknown, StatusCode::NOT_FOUND, "not_found").await;
-    let wrong_method = api.request(Method::POST, "/api/v1/environments/shop").send().await.unwrap();
-    expect(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    let wrong_method = api
+        .request(Method::POST, "/api/v1/environments/shop")
+        .send()
+        .await
+        .unwrap();
+    expect(
+        wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
 
     let doc = body(plain("/api/openapi.json").await.unwrap()).await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let expected = [
         ("/api/v1/environments", vec!["get", "post"]),
-        ("/api/v1/environments/{name}", vec!["get", "put", "patch", "delete"]),
+        (
+            "/api/v1/environments/{name}",
+            vec!["get", "put", "patch", "delete"],
+        ),
         ("/api/v1/environments/{name}/events", vec!["get"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
@@ -510,9 +721,15 @@ async fn health_fallbacks_and_openapi(pool: PgPool) {
     assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());
     for (path, methods) in expected {
         for method in methods {
-            assert!(paths[path][method].is_object(), "{method} {path} is documented");
+            assert!(
+                paths[path][method].is_object(),
+                "{method} {path} is documented"
+            );
         }
     }
     assert!(doc["components"]["schemas"]["Environment"].is_object());
-    assert!(doc["components"]["schemas"]["Service"].is_object(), "the whole spec is described");
+    assert!(
+        doc["components"]["schemas"]["Service"].is_object(),
+        "the whole spec is described"
+    );
 }

@@ -12,13 +12,21 @@ fn env(name: &str, region: &str) -> Environment {
 }
 
 fn version(env: &Environment) -> i64 {
-    env.metadata.resource_version.as_deref().unwrap().parse().unwrap()
+    env.metadata
+        .resource_version
+        .as_deref()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
 async fn create_sets_identity_and_records_an_event(pool: PgPool) {
     let store = Store::from_pool(pool);
-    let created = store.create(&env("shop", "us-east-1"), "alice").await.unwrap();
+    let created = store
+        .create(&env("shop", "us-east-1"), "alice")
+        .await
+        .unwrap();
     assert_eq!(created.metadata.generation, Some(1));
     assert!(created.metadata.uid.is_some());
     assert!(created.metadata.creation_timestamp.is_some());
@@ -31,7 +39,10 @@ async fn create_sets_identity_and_records_an_event(pool: PgPool) {
     assert_eq!(events[0].generation, Some(1));
 
     let again = store.create(&env("shop", "us-east-1"), "alice").await;
-    assert!(matches!(again, Err(StoreError::AlreadyExists(_))), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::AlreadyExists(_))),
+        "{again:?}"
+    );
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -89,7 +100,9 @@ async fn a_stale_resource_version_is_a_conflict(pool: PgPool) {
     let mut stale = created.clone();
     stale.spec.region = "ap-south-1".into();
     match store.update(&stale, "b").await {
-        Err(StoreError::Conflict { current, expected, .. }) => {
+        Err(StoreError::Conflict {
+            current, expected, ..
+        }) => {
             assert_eq!(current, version(&updated));
             assert_eq!(expected, version(&created));
         }
@@ -98,7 +111,10 @@ async fn a_stale_resource_version_is_a_conflict(pool: PgPool) {
     assert_eq!(store.get("shop").await.unwrap().spec.region, "eu-west-1");
 
     let missing = store.update(&env("nowhere", "us-east-1"), "a").await;
-    assert!(matches!(missing, Err(StoreError::NotFound(_))), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -121,7 +137,10 @@ async fn concurrent_writers_with_one_version_have_exactly_one_winner(pool: PgPoo
         }
     }
     assert_eq!((won, conflicts), (1, 19));
-    assert_eq!(store.get("shop").await.unwrap().metadata.generation, Some(2));
+    assert_eq!(
+        store.get("shop").await.unwrap().metadata.generation,
+        Some(2)
+    );
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -131,7 +150,11 @@ async fn deletion_is_soft_until_finalized(pool: PgPool) {
     let deleting = store.mark_deleting("shop", None, "bob").await.unwrap();
     assert!(deleting.metadata.deletion_timestamp.is_some());
     assert!(version(&deleting) > version(&created));
-    assert_eq!(store.get("shop").await.unwrap(), deleting, "still readable while deleting");
+    assert_eq!(
+        store.get("shop").await.unwrap(),
+        deleting,
+        "still readable while deleting"
+    );
 
     let again = store.mark_deleting("shop", None, "bob").await.unwrap();
     assert_eq!(again, deleting, "a second delete changes nothing");
@@ -143,7 +166,10 @@ async fn deletion_is_soft_until_finalized(pool: PgPool) {
         .finalize_deletion("shop", created.metadata.uid.unwrap(), "plumb")
         .await
         .unwrap();
-    assert!(matches!(store.get("shop").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.get("shop").await,
+        Err(StoreError::NotFound(_))
+    ));
     let actions: Vec<_> = store
         .events("shop", 10)
         .await
@@ -160,14 +186,29 @@ async fn deleting_with_a_stale_version_is_a_conflict(pool: PgPool) {
     let created = store.create(&env("shop", "us-east-1"), "a").await.unwrap();
     let stale = version(&created) - 1;
     let result = store.mark_deleting("shop", Some(stale), "a").await;
-    assert!(matches!(result, Err(StoreError::Conflict { .. })), "{result:?}");
-    assert!(store.get("shop").await.unwrap().metadata.deletion_timestamp.is_none());
+    assert!(
+        matches!(result, Err(StoreError::Conflict { .. })),
+        "{result:?}"
+    );
+    assert!(store
+        .get("shop")
+        .await
+        .unwrap()
+        .metadata
+        .deletion_timestamp
+        .is_none());
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
 async fn list_filters_by_labels_and_pages_by_name(pool: PgPool) {
     let store = Store::from_pool(pool);
-    for (name, team) in [("a", "pay"), ("b", "web"), ("c", "pay"), ("d", ""), ("e", "pay")] {
+    for (name, team) in [
+        ("a", "pay"),
+        ("b", "web"),
+        ("c", "pay"),
+        ("d", ""),
+        ("e", "pay"),
+    ] {
         let mut e = env(name, "us-east-1");
         if !team.is_empty() {
             e.metadata.labels.insert("team".into(), team.into());
@@ -190,10 +231,22 @@ async fn list_filters_by_labels_and_pages_by_name(pool: PgPool) {
     assert_eq!(third.next, None);
 
     let select = |s: &str| s.parse::<LabelSelector>().unwrap();
-    assert_eq!(names(&store.list(&select("team=pay"), 10, None).await.unwrap()), ["a", "c", "e"]);
-    assert_eq!(names(&store.list(&select("team!=pay"), 10, None).await.unwrap()), ["b", "d"]);
-    assert_eq!(names(&store.list(&select("!team"), 10, None).await.unwrap()), ["d"]);
-    assert_eq!(names(&store.list(&select("team"), 10, None).await.unwrap()), ["a", "b", "c", "e"]);
+    assert_eq!(
+        names(&store.list(&select("team=pay"), 10, None).await.unwrap()),
+        ["a", "c", "e"]
+    );
+    assert_eq!(
+        names(&store.list(&select("team!=pay"), 10, None).await.unwrap()),
+        ["b", "d"]
+    );
+    assert_eq!(
+        names(&store.list(&select("!team"), 10, None).await.unwrap()),
+        ["d"]
+    );
+    assert_eq!(
+        names(&store.list(&select("team"), 10, None).await.unwrap()),
+        ["a", "b", "c", "e"]
+    );
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -206,7 +259,11 @@ async fn tokens_are_stored_hashed_and_can_be_revoked(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_ne!(stored, new.secret.as_bytes(), "the secret itself is never stored");
+    assert_ne!(
+        stored,
+        new.secret.as_bytes(),
+        "the secret itself is never stored"
+    );
 
     let found = store.authenticate(&new.secret).await.unwrap().unwrap();
     assert_eq!(found, new.token);
@@ -215,4 +272,52 @@ async fn tokens_are_stored_hashed_and_can_be_revoked(pool: PgPool) {
 
     assert!(store.revoke_token(new.token.id).await.unwrap());
     assert_eq!(store.authenticate(&new.secret).await.unwrap(), None);
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn status_is_written_beside_the_spec_without_moving_its_version(pool: PgPool) {
+    use plumb_operator::spec::{Condition, EnvironmentStatus, ResourceStatus};
+
+    let store = Store::from_pool(pool);
+    let created = store.create(&env("shop", "us-east-1"), "a").await.unwrap();
+    let uid = created.metadata.uid.unwrap();
+    let status = EnvironmentStatus {
+        observed_generation: Some(1),
+        conditions: vec![Condition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: "Reconciled".into(),
+            message: "2 resources match the spec".into(),
+            last_transition_time: chrono::Utc::now(),
+        }],
+        resources: BTreeMap::from([(
+            "ecs-cluster/shop-cluster".into(),
+            ResourceStatus {
+                kind: "ecs-cluster".into(),
+                arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/shop-cluster".into()),
+                state: Some("ACTIVE".into()),
+                message: None,
+            },
+        )]),
+    };
+    assert!(store.write_status("shop", uid, &status).await.unwrap());
+    let read = store.get("shop").await.unwrap();
+    assert_eq!(
+        read.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    let mut expected = status.clone();
+    // Postgres keeps microseconds.
+    expected.conditions[0].last_transition_time =
+        read.status.as_ref().unwrap().conditions[0].last_transition_time;
+    assert_eq!(read.status, Some(expected));
+
+    assert!(
+        !store
+            .write_status("shop", uuid::Uuid::new_v4(), &status)
+            .await
+            .unwrap(),
+        "another uid"
+    );
+    assert!(!store.write_status("gone", uid, &status).await.unwrap());
 }

@@ -60,7 +60,8 @@ impl Client {
 
     /// The URL of `segments` below the server's base, with `query` encoded.
     pub fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> anyhow::Result<Url> {
-        let mut url = Url::parse(&self.base).with_context(|| format!("invalid server URL {:?}", self.base))?;
+        let mut url = Url::parse(&self.base)
+            .with_context(|| format!("invalid server URL {:?}", self.base))?;
         url.path_segments_mut()
             .map_err(|_| anyhow::anyhow!("invalid server URL {:?}", self.base))?
             .pop_if_empty()

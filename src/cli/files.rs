@@ -24,7 +24,12 @@ pub fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, Environment)>>
                 (file.display().to_string(), text)
             };
             let envs = parse_documents(&text).map_err(|e| {
-                anyhow::anyhow!("{label}: document {}: {}: {}", e.document + 1, e.path, e.message)
+                anyhow::anyhow!(
+                    "{label}: document {}: {}: {}",
+                    e.document + 1,
+                    e.path,
+                    e.message
+                )
             })?;
             out.extend(envs.into_iter().map(|env| (label.clone(), env)));
         }

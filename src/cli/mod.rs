@@ -55,8 +55,12 @@ enum Command {
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true,
-          default_value = "postgres://postgres@127.0.0.1:5432/plumb")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/plumb"
+    )]
     pub database_url: String,
 }
 
@@ -97,7 +101,12 @@ pub struct TokenCreateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Base URL of the Plumb server.
-    #[arg(long, env = "PLUMB_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "PLUMB_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     pub server: String,
     /// API token (create one with `plumb token create`).
     #[arg(long, env = "PLUMB_TOKEN", hide_env_values = true, global = true)]
@@ -142,7 +151,9 @@ pub struct DeleteArgs {
 
 pub fn telemetry(format: LogFormat) {
     let filter = EnvFilter::try_from_env("PLUMB_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

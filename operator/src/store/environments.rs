@@ -159,14 +159,26 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let env = reread(&mut tx, name).await?;
-        record(&mut tx, &env, actor, "DeletionRequested", "deletion requested").await?;
+        record(
+            &mut tx,
+            &env,
+            actor,
+            "DeletionRequested",
+            "deletion requested",
+        )
+        .await?;
         tx.commit().await?;
         Ok(env)
     }
 
     /// Removes an environment whose deletion was requested and whose teardown finished.
     /// `uid` guards against removing a newer environment of the same name.
-    pub async fn finalize_deletion(&self, name: &str, uid: Uuid, actor: &str) -> Result<(), StoreError> {
+    pub async fn finalize_deletion(
+        &self,
+        name: &str,
+        uid: Uuid,
+        actor: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         let current = lock(&mut tx, name)
             .await?
@@ -178,7 +190,14 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        record(&mut tx, &current, actor, "Deleted", "teardown finished; environment removed").await?;
+        record(
+            &mut tx,
+            &current,
+            actor,
+            "Deleted",
+            "teardown finished; environment removed",
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -190,7 +209,12 @@ impl Store {
         mode: Mode,
     ) -> Result<(Environment, WriteOutcome), StoreError> {
         let name = env.metadata.name.as_str();
-        let expected = env.metadata.resource_version.as_deref().map(parse_version).transpose()?;
+        let expected = env
+            .metadata
+            .resource_version
+            .as_deref()
+            .map(parse_version)
+            .transpose()?;
         let spec = serde_json::to_value(&env.spec)
             .map_err(|e| StoreError::Corrupt(name.to_owned(), e.to_string()))?;
         let labels = serde_json::to_value(&env.metadata.labels)
@@ -284,7 +308,10 @@ fn version_of(env: &Environment) -> i64 {
         .unwrap_or_default()
 }
 
-async fn lock(tx: &mut Transaction<'_, Postgres>, name: &str) -> Result<Option<Environment>, StoreError> {
+async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    name: &str,
+) -> Result<Option<Environment>, StoreError> {
     let row = sqlx::query(&format!("{SELECT} WHERE e.name = $1 FOR UPDATE OF e"))
         .bind(name)
         .fetch_optional(&mut **tx)

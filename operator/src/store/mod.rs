@@ -6,6 +6,7 @@
 mod environments;
 mod events;
 mod selector;
+mod status;
 mod tokens;
 
 pub use environments::{Page, WriteOutcome};

@@ -47,7 +47,9 @@ impl FromStr for LabelSelector {
             };
             let requirement = if let Some((key, value)) = clause.split_once("!=") {
                 Requirement::NotEquals(key.trim().to_owned(), value.trim().to_owned())
-            } else if let Some((key, value)) = clause.split_once("==").or_else(|| clause.split_once('=')) {
+            } else if let Some((key, value)) =
+                clause.split_once("==").or_else(|| clause.split_once('='))
+            {
                 Requirement::Equals(key.trim().to_owned(), value.trim().to_owned())
             } else if let Some(key) = clause.strip_prefix('!') {
                 Requirement::NotExists(key.trim().to_owned())
@@ -91,7 +93,10 @@ mod tests {
                 Requirement::Equals("app".into(), "web".into()),
             ]
         );
-        assert_eq!("".parse::<LabelSelector>().unwrap(), LabelSelector::default());
+        assert_eq!(
+            "".parse::<LabelSelector>().unwrap(),
+            LabelSelector::default()
+        );
     }
 
     #[test]

@@ -49,7 +49,9 @@ impl FromStr for Role {
             "viewer" => Ok(Self::Viewer),
             "editor" => Ok(Self::Editor),
             "admin" => Ok(Self::Admin),
-            other => Err(format!("unknown role {other:?}: expected viewer, editor or admin")),
+            other => Err(format!(
+                "unknown role {other:?}: expected viewer, editor or admin"
+            )),
         }
     }
 }
@@ -132,10 +134,12 @@ impl Store {
 
     /// Revokes a token; it stops working at once.
     pub async fn revoke_token(&self, id: Uuid) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 }

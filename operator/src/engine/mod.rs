@@ -1,0 +1,7 @@
+//! The reconcile engine's pure core: spec → desired resource graph, `diff(desired, observed)`
+//! over managed fields only, and `plan(diff)` → ordered actions. No I/O here; the AWS
+//! adapters (in `aws/`) observe and apply.
+
+pub mod resource;
+
+pub use resource::*;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Brings up what Plumb needs on this machine and runs it with an example environment:
+# PostgreSQL (started or installed if none runs), moto server on loopback as the AWS endpoint,
+# then `plumb serve`, an admin token, and `plumb apply -f examples/arive.yaml`.
+# Ctrl-C stops Plumb and moto.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/plumb/target}"
+MOTO_PORT="${PLUMB_MOTO_PORT:-5000}"
+LISTEN="${PLUMB_LISTEN:-127.0.0.1:8080}"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/plumb}"
+export PLUMB_SERVER="http://$LISTEN"
+# moto accepts any credentials; real AWS uses the standard credentials chain instead.
+export PLUMB_AWS_ENDPOINT_URL="${PLUMB_AWS_ENDPOINT_URL:-http://127.0.0.1:$MOTO_PORT}"
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-testing}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-testing}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+
+scripts/postgres.sh
+scripts/moto.sh install
+cargo build --quiet --bin plumb
+PLUMB="$CARGO_TARGET_DIR/debug/plumb"
+
+admin_url="${DATABASE_URL%/*}/postgres"
+db="${DATABASE_URL##*/}"
+psql "$admin_url" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 \
+  || psql "$admin_url" -qc "CREATE DATABASE \"$db\""
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+scripts/moto.sh start "$MOTO_PORT" >/tmp/plumb-moto.log 2>&1 &
+pids+=($!)
+
+"$PLUMB" migrate
+"$PLUMB" serve --listen "$LISTEN" &
+pids+=($!)
+host="${LISTEN%:*}" port="${LISTEN##*:}"
+for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && break; sleep 0.2; done
+
+PLUMB_TOKEN="$("$PLUMB" token create --role admin --name quickstart 2>/dev/null)"
+export PLUMB_TOKEN
+"$PLUMB" apply -f examples/arive.yaml
+"$PLUMB" get
+
+cat <<MSG
+
+Plumb is serving on $PLUMB_SERVER (OpenAPI: $PLUMB_SERVER/api/openapi.json), with moto as
+the AWS endpoint on 127.0.0.1:$MOTO_PORT. In another shell:
+
+  export PLUMB_SERVER=$PLUMB_SERVER PLUMB_TOKEN=$PLUMB_TOKEN
+  $PLUMB get arive -o yaml
+  $PLUMB apply -f examples/
+
+Ctrl-C stops Plumb and moto.
+MSG
+wait "${pids[1]}"

@@ -1,0 +1,309 @@
+//! End to end: the real `plumb` binary serving on a free port against Postgres, driven by the
+//! real `plumb apply / get / delete` commands.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+use sqlx::{Connection, Executor, PgConnection};
+
+const PLUMB: &str = env!("CARGO_BIN_EXE_plumb");
+
+fn admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own, dropped at the end.
+struct Database {
+    name: String,
+    url: String,
+}
+
+impl Database {
+    async fn create() -> Self {
+        let name = format!("plumb_e2e_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let base = admin_url();
+        let root = base.rsplit_once('/').map(|(root, _)| root).unwrap_or(&base);
+        let url = format!("{root}/{name}");
+        Self { name, url }
+    }
+
+    async fn drop_now(self) {
+        let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        admin.execute(sql.as_str()).await.unwrap();
+    }
+}
+
+/// A running `plumb serve`, stopped with SIGTERM.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(database_url: &str) -> Self {
+        let mut child = Command::new(PLUMB)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", database_url)
+            .env("PLUMB_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("plumb listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn plumb(server: &Server, token: &str, args: &[&str]) -> Output {
+    Command::new(PLUMB)
+        .args(args)
+        .env("PLUMB_SERVER", &server.url)
+        .env("PLUMB_TOKEN", token)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn token(database_url: &str, role: &str) -> String {
+    let out = Command::new(PLUMB)
+        .args([
+            "token",
+            "create",
+            "--role",
+            role,
+            "--name",
+            &format!("e2e-{role}"),
+        ])
+        .env("DATABASE_URL", database_url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).trim().to_owned()
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plumb-e2e-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+const SHOP: &str = "apiVersion: plumb.dev/v1
+kind: Environment
+metadata:
+  name: shop
+  labels:
+    team: payments
+spec:
+  region: us-east-1
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_get_delete_through_the_real_binary() {
+    let db = Database::create().await;
+    let migrate = Command::new(PLUMB)
+        .arg("migrate")
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{}", stderr(&migrate));
+    let editor = token(&db.url, "editor");
+    let viewer = token(&db.url, "viewer");
+    let server = Server::start(&db.url);
+
+    // Every example, from a directory.
+    let applied = plumb(
+        &server,
+        &editor,
+        &["apply", "-f", examples().to_str().unwrap()],
+    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let lines = stdout(&applied);
+    assert!(lines.lines().count() >= 4, "{lines}");
+    assert!(lines.lines().all(|l| l.ends_with(" created")), "{lines}");
+
+    let again = plumb(
+        &server,
+        &editor,
+        &["apply", "-f", examples().to_str().unwrap()],
+    );
+    assert!(
+        stdout(&again).lines().all(|l| l.ends_with(" unchanged")),
+        "{}",
+        stdout(&again)
+    );
+
+    // One file: created, unchanged, configured.
+    let dir = scratch_dir();
+    let file = dir.join("shop.yaml");
+    std::fs::write(&file, SHOP).unwrap();
+    let file = file.to_str().unwrap();
+    assert_eq!(
+        stdout(&plumb(&server, &editor, &["apply", "-f", file])),
+        "environment/shop created\n"
+    );
+    assert_eq!(
+        stdout(&plumb(&server, &editor, &["apply", "-f", file])),
+        "environment/shop unchanged\n"
+    );
+    std::fs::write(
+        dir.join("shop.yaml"),
+        SHOP.replace("us-east-1", "eu-west-1"),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout(&plumb(&server, &editor, &["apply", "-f", file])),
+        "environment/shop configured\n"
+    );
+
+    // From stdin.
+    let mut child = Command::new(PLUMB)
+        .args(["apply", "-f", "-"])
+        .env("PLUMB_SERVER", &server.url)
+        .env("PLUMB_TOKEN", &editor)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        SHOP.replace("shop", "piped").as_bytes(),
+    )
+    .unwrap();
+    let piped = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&piped), "environment/piped created\n");
+
+    // get: table, json, yaml, selector.
+    let table = stdout(&plumb(&server, &viewer, &["get"]));
+    let header = table.lines().next().unwrap();
+    assert!(
+        header.starts_with("NAME") && header.contains("GENERATION"),
+        "{table}"
+    );
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("shop ") && l.contains("eu-west-1")),
+        "{table}"
+    );
+    let json: Value = serde_json::from_str(&stdout(&plumb(
+        &server,
+        &viewer,
+        &["get", "shop", "-o", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json["metadata"]["generation"], 2);
+    assert_eq!(json["spec"]["region"], "eu-west-1");
+    let yaml = stdout(&plumb(&server, &viewer, &["get", "shop", "-o", "yaml"]));
+    assert!(
+        yaml.contains("name: shop") && yaml.contains("region: eu-west-1"),
+        "{yaml}"
+    );
+    let selected = stdout(&plumb(
+        &server,
+        &viewer,
+        &["get", "-l", "team=payments", "-o", "json"],
+    ));
+    let selected: Vec<Value> = serde_json::from_str(&selected).unwrap();
+    let names: Vec<_> = selected
+        .iter()
+        .map(|e| e["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["piped", "shop"]);
+
+    // Errors name the field and fail the command; nothing is stored.
+    std::fs::write(
+        dir.join("bad.yaml"),
+        SHOP.replace("name: shop", "name: Bad_Name"),
+    )
+    .unwrap();
+    let bad = plumb(
+        &server,
+        &editor,
+        &["apply", "-f", dir.join("bad.yaml").to_str().unwrap()],
+    );
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("metadata.name"), "{}", stderr(&bad));
+    std::fs::write(dir.join("typo.yaml"), SHOP.replace("region:", "regoin:")).unwrap();
+    let typo = plumb(
+        &server,
+        &editor,
+        &["apply", "-f", dir.join("typo.yaml").to_str().unwrap()],
+    );
+    assert!(!typo.status.success());
+    assert!(stderr(&typo).contains("spec.regoin"), "{}", stderr(&typo));
+    let forbidden = plumb(&server, &viewer, &["apply", "-f", file]);
+    assert!(!forbidden.status.success());
+    assert!(stderr(&forbidden).contains("403"), "{}", stderr(&forbidden));
+    let missing = plumb(&server, &viewer, &["get", "nope"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // delete marks it deleting.
+    let deleted = plumb(&server, &editor, &["delete", "shop"]);
+    assert_eq!(stdout(&deleted), "environment/shop marked for deletion\n");
+    let json: Value = serde_json::from_str(&stdout(&plumb(
+        &server,
+        &viewer,
+        &["get", "shop", "-o", "json"],
+    )))
+    .unwrap();
+    assert!(json["metadata"]["deletionTimestamp"].is_string());
+    let table = stdout(&plumb(&server, &viewer, &["get"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("shop ") && l.contains("Deleting")),
+        "{table}"
+    );
+
+    // SIGTERM stops the server cleanly.
+    assert!(server.stop().success());
+    std::fs::remove_dir_all(dir).ok();
+    db.drop_now().await;
+}
