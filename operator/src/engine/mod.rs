@@ -2,6 +2,9 @@
 //! over managed fields only, and `plan(diff)` → ordered actions. No I/O here; the AWS
 //! adapters (in `aws/`) observe and apply.
 
+pub mod diff;
+pub mod graph;
+pub mod plan;
 pub mod resource;
 
 pub use resource::*;
