@@ -1,0 +1,181 @@
+//! Counts every AWS call by service, operation and outcome, through an SDK interceptor that
+//! [`clients_for`](super::clients_for) registers on every client.
+//!
+//! One call is one HTTP attempt: a throttled attempt that the SDK retries counts once as
+//! `throttled` and once more for the retry. Labels come from the SDK's operation metadata
+//! (static strings such as `ECS` / `DescribeServices`), so their number is bounded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use super::error::THROTTLING_CODES;
+
+/// `(service, operation, outcome)`, e.g. `("ECS", "DescribeServices", "ok")`.
+pub type CallKey = (String, String, String);
+
+/// How one call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+    Throttled,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+
+/// Shared call counts; clones count into the same table.
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter {
+    calls: Arc<Mutex<BTreeMap<CallKey, u64>>>,
+}
+
+impl CallCounter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every count so far.
+    pub fn snapshot(&self) -> BTreeMap<CallKey, u64> {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// All calls, whatever their outcome.
+    pub fn total(&self) -> u64 {
+        self.sum(|_| true)
+    }
+
+    /// Calls that may change something: operations not starting with Describe, List or Get.
+    pub fn writes(&self) -> u64 {
+        self.sum(|(_, operation, _)| !is_read(operation))
+    }
+
+    /// Calls of one operation (any service, any outcome).
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.sum(|(_, op, _)| op == operation)
+    }
+
+    /// Forgets every count.
+    pub fn reset(&self) {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    pub(crate) fn record(&self, service: &str, operation: &str, outcome: Outcome) {
+        let key = (
+            service.to_owned(),
+            operation.to_owned(),
+            outcome.as_str().to_owned(),
+        );
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_default() += 1;
+    }
+
+    pub(crate) fn interceptor(&self) -> CountingInterceptor {
+        CountingInterceptor {
+            counter: self.clone(),
+        }
+    }
+
+    fn sum(&self, keep: impl Fn(&CallKey) -> bool) -> u64 {
+        self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(key, _)| keep(key))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+fn is_read(operation: &str) -> bool {
+    ["Describe", "List", "Get"]
+        .iter()
+        .any(|prefix| operation.starts_with(prefix))
+}
+
+/// Records each attempt's outcome in a [`CallCounter`].
+#[derive(Debug)]
+pub(crate) struct CountingInterceptor {
+    counter: CallCounter,
+}
+
+impl Intercept for CountingInterceptor {
+    fn name(&self) -> &'static str {
+        "plumb-call-counter"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(metadata) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        let outcome = match context.output_or_error() {
+            Some(Ok(_)) => Outcome::Ok,
+            _ if context.response().is_some_and(is_throttling) => Outcome::Throttled,
+            _ => Outcome::Error,
+        };
+        self.counter
+            .record(metadata.service(), metadata.name(), outcome);
+        Ok(())
+    }
+}
+
+/// Whether a response is AWS saying "slow down": HTTP 429, or a throttling error code in the
+/// `x-amzn-ErrorType` header (JSON protocols), the body's `__type`/`code` (JSON) or its
+/// `<Code>` element (query/XML protocols).
+fn is_throttling(response: &HttpResponse) -> bool {
+    if response.status().as_u16() == 429 {
+        return true;
+    }
+    if !response.status().is_client_error() && !response.status().is_server_error() {
+        return false;
+    }
+    let from_header = response
+        .headers()
+        .get("x-amzn-errortype")
+        .map(|value| value.split(':').next().unwrap_or(value).to_owned());
+    let code = from_header.or_else(|| response.body().bytes().and_then(body_error_code));
+    code.is_some_and(|code| THROTTLING_CODES.contains(&code.as_str()))
+}
+
+fn body_error_code(body: &[u8]) -> Option<String> {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        let code = ["__type", "code", "Code"]
+            .iter()
+            .find_map(|key| json.get(key).and_then(|v| v.as_str()))?;
+        // `com.amazonaws.ecs#ThrottlingException` → `ThrottlingException`.
+        return Some(code.rsplit('#').next().unwrap_or(code).to_owned());
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].trim().to_owned())
+}

@@ -1,0 +1,209 @@
+//! The AWS boundary's error: what went wrong talking to AWS, or translating Plumb's fields
+//! into a request. Each variant has a static [`AwsError::kind`] label for metrics.
+
+use std::error::Error as StdError;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::error::operation::BuildError;
+
+use crate::engine::ResourceId;
+
+/// AWS error codes that mean "slow down" (the SDK's own list, plus 429 responses).
+pub(crate) const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "RequestLimitExceeded",
+    "BandwidthLimitExceeded",
+    "LimitExceededException",
+    "RequestThrottled",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// AWS answered the call with an error; its code and message are kept.
+    #[error("{service} {operation}: {code}: {message}")]
+    Service {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    /// AWS throttled the call and the retries ran out.
+    #[error("{service} {operation}: throttled ({code}): {message}")]
+    Throttled {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    /// The call (or one attempt of it) took longer than its timeout.
+    #[error("{service} {operation}: timed out")]
+    Timeout {
+        service: &'static str,
+        operation: &'static str,
+    },
+    /// The request never got an answer: connection, TLS, credentials.
+    #[error("{service} {operation}: could not reach AWS: {detail}")]
+    Dispatch {
+        service: &'static str,
+        operation: &'static str,
+        detail: String,
+    },
+    /// An answer came that could not be read.
+    #[error("{service} {operation}: unreadable response: {detail}")]
+    Response {
+        service: &'static str,
+        operation: &'static str,
+        detail: String,
+    },
+    /// The SDK could not build the request.
+    #[error("{service} {operation}: could not build the request: {detail}")]
+    Request {
+        service: &'static str,
+        operation: &'static str,
+        detail: String,
+    },
+    /// A value the SDK refused while building a request structure.
+    #[error("building a request: {0}")]
+    Build(#[from] BuildError),
+    /// A desired field the adapter needs is missing or has the wrong shape.
+    #[error("{resource}: field `{field}` is missing or malformed")]
+    Field {
+        resource: ResourceId,
+        field: &'static str,
+    },
+    /// An alarm action names a scaling policy whose ARN is not known.
+    #[error("{resource}: cannot resolve alarm action `{reference}`")]
+    Unresolved {
+        resource: ResourceId,
+        reference: String,
+    },
+    /// An update asks for a change the API cannot make in place.
+    #[error("{resource}: `{field}` cannot be changed in place")]
+    Immutable { resource: ResourceId, field: String },
+    /// A create or update came without the desired resource.
+    #[error("{resource}: no desired state to apply")]
+    MissingDesired { resource: ResourceId },
+}
+
+impl AwsError {
+    /// A static label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Service { .. } => "service",
+            Self::Throttled { .. } => "throttled",
+            Self::Timeout { .. } => "timeout",
+            Self::Dispatch { .. } => "dispatch",
+            Self::Response { .. } => "response",
+            Self::Request { .. } => "request",
+            Self::Build(_) => "build",
+            Self::Field { .. } => "field",
+            Self::Unresolved { .. } => "unresolved",
+            Self::Immutable { .. } => "immutable",
+            Self::MissingDesired { .. } => "missing-desired",
+        }
+    }
+
+    /// The AWS error code, when AWS answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Service { code, .. } | Self::Throttled { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether AWS answered with one of these error codes.
+    pub(crate) fn has_code(&self, codes: &[&str]) -> bool {
+        self.code().is_some_and(|c| codes.contains(&c))
+    }
+
+    fn from_sdk<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let detail = || DisplayErrorContext(&err).to_string();
+        match &err {
+            SdkError::ServiceError(ctx) => {
+                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+                let message = ctx.err().message().unwrap_or_default().to_owned();
+                let throttled =
+                    ctx.raw().status().as_u16() == 429 || THROTTLING_CODES.contains(&code.as_str());
+                if throttled {
+                    Self::Throttled {
+                        service,
+                        operation,
+                        code,
+                        message,
+                    }
+                } else {
+                    Self::Service {
+                        service,
+                        operation,
+                        code,
+                        message,
+                    }
+                }
+            }
+            SdkError::TimeoutError(_) => Self::Timeout { service, operation },
+            SdkError::DispatchFailure(failure) if failure.is_timeout() => {
+                Self::Timeout { service, operation }
+            }
+            SdkError::DispatchFailure(_) => Self::Dispatch {
+                service,
+                operation,
+                detail: detail(),
+            },
+            SdkError::ResponseError(_) => Self::Response {
+                service,
+                operation,
+                detail: detail(),
+            },
+            _ => Self::Request {
+                service,
+                operation,
+                detail: detail(),
+            },
+        }
+    }
+}
+
+/// Names an SDK call's failure: `.send().await.op(ECS, "DescribeServices")?`.
+pub(crate) trait OpResult<T> {
+    fn op(self, service: &'static str, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E> OpResult<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+{
+    fn op(self, service: &'static str, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|e| AwsError::from_sdk(service, operation, e))
+    }
+}
+
+/// `Ok(None)` when AWS answered with one of `codes` (the thing is not there).
+pub(crate) fn absent_on<T>(
+    result: Result<T, AwsError>,
+    codes: &[&str],
+) -> Result<Option<T>, AwsError> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.has_code(codes) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

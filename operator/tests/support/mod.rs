@@ -1,0 +1,235 @@
+//! Helpers shared by integration tests: a moto server of the test's own, and a fake AWS
+//! endpoint that answers every call with a throttling error.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use plumb_operator::aws::AwsConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// How long moto may take to answer after it was started.
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A moto server on a free loopback port, killed when dropped.
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Moto {
+    /// Starts moto (`PLUMB_MOTO_SERVER`, else the virtualenv `scripts/moto.sh` installs) and
+    /// waits until it answers. Panics when it cannot.
+    pub async fn start() -> Moto {
+        let binary = moto_server();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot start {}: {e} (run scripts/moto.sh install)",
+                        binary.display()
+                    )
+                });
+            let endpoint = format!("http://127.0.0.1:{port}");
+            if answers(&mut child, &endpoint).await {
+                return Moto { endpoint, child };
+            }
+            // Lost the port to someone else (or moto failed): try another one.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("moto server did not start");
+    }
+
+    /// Client configuration for this server: its endpoint, dummy credentials, fast retries.
+    pub fn aws_config(&self) -> AwsConfig {
+        AwsConfig {
+            endpoint_url: Some(self.endpoint.clone()),
+            default_region: "us-east-1".to_owned(),
+            static_credentials: Some(Credentials::new("testing", "testing", None, None, "moto")),
+            initial_backoff: Duration::from_millis(10),
+            ..AwsConfig::default()
+        }
+    }
+
+    /// One EC2 Query API call (no EC2 SDK needed for test fixtures); returns the XML answer.
+    pub async fn ec2(&self, action: &str, params: &[(&str, &str)]) -> String {
+        let mut body = format!("Action={action}&Version=2016-11-15");
+        for (k, v) in params {
+            body.push_str(&format!("&{k}={}", urlencode(v)));
+        }
+        let response = reqwest::Client::new()
+            .post(&self.endpoint)
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20250101/us-east-1/ec2/aws4_request, \
+                 SignedHeaders=host, Signature=0",
+            )
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("EC2 call to moto");
+        let status = response.status();
+        let text = response.text().await.expect("EC2 answer");
+        assert!(status.is_success(), "EC2 {action}: {status}: {text}");
+        text
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The text of the first `<tag>…</tag>` in an XML answer.
+pub fn xml_value(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml
+        .find(&open)
+        .map(|i| i + open.len())
+        .unwrap_or_else(|| panic!("no <{tag}> in {xml}"));
+    let end = start
+        + xml[start..]
+            .find(&format!("</{tag}>"))
+            .expect("closing tag");
+    xml[start..end].to_owned()
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn moto_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("PLUMB_MOTO_SERVER") {
+        return PathBuf::from(path);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .expect("HOME or XDG_CACHE_HOME");
+    cache.join("plumb/moto-venv/bin/moto_server")
+}
+
+fn free_port() -> u16 {
+    let listener = StdListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Waits until moto answers; false when it exits or takes too long.
+async fn answers(child: &mut Child, endpoint: &str) -> bool {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + MOTO_START_TIMEOUT;
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        let ready = client
+            .get(format!("{endpoint}/moto-api/"))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// A fake AWS endpoint (JSON protocols) answering every request with HTTP 400
+/// `ThrottlingException`, as AWS does when an account's request rate is exceeded.
+pub struct Throttler {
+    pub endpoint: String,
+    task: JoinHandle<()>,
+}
+
+impl Throttler {
+    pub async fn start() -> Throttler {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(throttle(stream));
+            }
+        });
+        Throttler { endpoint, task }
+    }
+
+    pub fn aws_config(&self) -> AwsConfig {
+        AwsConfig {
+            endpoint_url: Some(self.endpoint.clone()),
+            default_region: "us-east-1".to_owned(),
+            static_credentials: Some(Credentials::new("testing", "testing", None, None, "test")),
+            initial_backoff: Duration::from_millis(1),
+            ..AwsConfig::default()
+        }
+    }
+}
+
+impl Drop for Throttler {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reads one request (headers and body), answers with a throttling error, closes.
+async fn throttle(mut stream: TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body_start = loop {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&buf[..n]);
+        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..body_start]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while request.len() < body_start + length {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+    let response = format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         x-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
