@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use plumb_api::{ApiConfig, AppState, Application};
+use plumb_operator::aws::AwsConfig;
 use plumb_operator::store::{Role, Store};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
@@ -114,10 +115,7 @@ async fn main() {
         .await
         .expect("token")
         .secret;
-    let state = AppState {
-        store,
-        config: Arc::new(ApiConfig::default()),
-    };
+    let state = AppState::new(store, ApiConfig::default(), AwsConfig::default());
     let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
         .await
         .expect("bind");

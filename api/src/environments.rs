@@ -66,7 +66,7 @@ pub struct EventParams {
 }
 
 /// The `{name}` of the URL, with a JSON error on a malformed path.
-pub struct EnvName(String);
+pub struct EnvName(pub String);
 
 impl<S: Send + Sync> FromRequestParts<S> for EnvName {
     type Rejection = ApiError;
@@ -356,7 +356,7 @@ pub async fn events(
 }
 
 /// Reads, parses and validates an Environment from a JSON or YAML body.
-async fn read_environment(
+pub(crate) async fn read_environment(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,

@@ -5,6 +5,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use plumb_operator::reconcile::ReconcileError;
 use plumb_operator::spec::ParseError;
 use plumb_operator::store::StoreError;
 use plumb_operator::validate::{FieldError, ValidationErrors};
@@ -56,6 +57,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the database is unavailable")]
     Unavailable,
+    #[error("AWS: {0}")]
+    Upstream(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -73,6 +76,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +94,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable => "unavailable",
+            Self::Upstream(_) => "aws_error",
             Self::Internal(_) => "internal",
         }
     }
@@ -158,6 +163,18 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Database(sqlx::Error::PoolTimedOut) => Self::Unavailable,
             other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ReconcileError> for ApiError {
+    fn from(e: ReconcileError) -> Self {
+        match e {
+            ReconcileError::Store(e) => e.into(),
+            ReconcileError::Aws(e) => {
+                tracing::warn!(error = %e, kind = e.kind(), "AWS call failed");
+                Self::Upstream(e.to_string())
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ mod body;
 pub mod environments;
 pub mod error;
 mod health;
+mod reconcile;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -14,6 +15,8 @@ use std::time::Duration;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use plumb_operator::aws::{AwsConfig, CallCounter};
+use plumb_operator::reconcile::Reconciler;
 use plumb_operator::store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +53,23 @@ impl Default for ApiConfig {
 pub struct AppState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
+    pub reconciler: Arc<Reconciler>,
+}
+
+impl AppState {
+    /// State whose reconciler reaches AWS as `aws` says.
+    pub fn new(store: Store, config: ApiConfig, aws: AwsConfig) -> Self {
+        let reconciler = Reconciler {
+            store: store.clone(),
+            aws,
+            counter: CallCounter::new(),
+        };
+        Self {
+            store,
+            config: Arc::new(config),
+            reconciler: Arc::new(reconciler),
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -92,6 +112,8 @@ fn routes() -> OpenApiRouter<AppState> {
             environments::delete
         ))
         .routes(routes!(environments::events))
+        .routes(routes!(reconcile::plan))
+        .routes(routes!(reconcile::reconcile))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(openapi_json))

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use plumb_api::{ApiConfig, AppState, Application};
+use plumb_operator::aws::AwsConfig;
 use plumb_operator::store::{Role, Store};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -37,10 +38,7 @@ impl Api {
             max_body_bytes: MAX_BODY,
             ..ApiConfig::default()
         };
-        let state = AppState {
-            store,
-            config: Arc::new(config),
-        };
+        let state = AppState::new(store, config, AwsConfig::default());
         let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
             .await
             .unwrap();
@@ -713,6 +711,8 @@ async fn health_fallbacks_and_openapi(pool: PgPool) {
             vec!["get", "put", "patch", "delete"],
         ),
         ("/api/v1/environments/{name}/events", vec!["get"]),
+        ("/api/v1/environments/{name}/plan", vec!["post"]),
+        ("/api/v1/environments/{name}/reconcile", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
         ("/api/openapi.json", vec!["get"]),

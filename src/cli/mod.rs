@@ -3,6 +3,7 @@
 
 mod client;
 mod files;
+mod reconcile;
 mod resources;
 mod server;
 
@@ -46,6 +47,8 @@ enum Command {
     Token(TokenCommand),
     /// Create or update environments from YAML/JSON files, a directory, or `-` for stdin.
     Apply(ApplyArgs),
+    /// Show what reconciling the given files would change in AWS, changing nothing.
+    Plan(PlanArgs),
     /// Show environments as a table, YAML or JSON.
     Get(GetArgs),
     /// Request deletion of an environment.
@@ -120,6 +123,30 @@ pub struct ApplyArgs {
     /// A file, a directory (its *.yaml, *.yml and *.json files), or `-` for stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
+    /// Reconcile now and wait until each environment is Ready, showing progress per resource.
+    #[arg(long, env = "PLUMB_WAIT")]
+    pub wait: bool,
+    /// With --wait: seconds to wait before giving up with the reason.
+    #[arg(long, env = "PLUMB_WAIT_TIMEOUT", default_value_t = 600)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// A file, a directory, or `-` for stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// `text` (a terraform-like diff) or `json`.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = PlanFormat::Text)]
+    pub output: PlanFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -166,6 +193,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => server::migrate(args).await,
         Command::Token(TokenCommand::Create(args)) => server::create_token(args).await,
         Command::Apply(args) => resources::apply(args).await,
+        Command::Plan(args) => reconcile::plan(args).await,
         Command::Get(args) => resources::get(args).await,
         Command::Delete(args) => resources::delete(args).await,
     }

@@ -18,6 +18,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let envs = files::read_all(&args.files)?;
     let client = Client::new(&args.server)?;
     let mut failed = false;
+    let mut applied = Vec::new();
     for (source, env) in envs {
         let name = env.metadata.name.clone();
         let body = serde_json::to_value(&env)?;
@@ -31,10 +32,20 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
                     .unwrap_or("configured")
                     .to_owned();
                 println!("environment/{name} {outcome}");
+                applied.push(name);
             }
             Err(e) => {
                 failed = true;
                 eprintln!("error: environment/{name} ({source}): {e:#}");
+            }
+        }
+    }
+    if args.wait {
+        let timeout = std::time::Duration::from_secs(args.timeout);
+        for name in &applied {
+            if let Err(e) = super::reconcile::wait_ready(&client, name, timeout).await {
+                failed = true;
+                eprintln!("error: environment/{name}: {e:#}");
             }
         }
     }

@@ -1,10 +1,10 @@
 //! The server side: `serve`, `migrate`, `token create`.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use plumb_api::{ApiConfig, AppState, Application};
+use plumb_operator::aws::AwsConfig;
 use plumb_operator::store::Store;
 use tokio_util::sync::CancellationToken;
 
@@ -19,13 +19,15 @@ async fn connect(db: &DbArgs, max_connections: u32) -> anyhow::Result<Store> {
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let store = connect(&args.db, args.db_max_connections).await?;
     store.migrate().await.context("cannot apply migrations")?;
-    let state = AppState {
-        store,
-        config: Arc::new(ApiConfig {
-            max_body_bytes: args.max_body_bytes,
-            ..ApiConfig::default()
-        }),
+    let config = ApiConfig {
+        max_body_bytes: args.max_body_bytes,
+        ..ApiConfig::default()
     };
+    let aws = AwsConfig::from_env();
+    if let Some(endpoint) = &aws.endpoint_url {
+        tracing::info!(%endpoint, "AWS endpoint override");
+    }
+    let state = AppState::new(store, config, aws);
     let app = Application::build(args.listen, state)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -133,11 +133,16 @@ pub enum DeletionPolicy {
     Delete,
 }
 
-/// A field Plumb leaves alone, e.g. `ecs.services.api.image` (set by a deploy pipeline).
+/// A field Plumb neither reports nor corrects, e.g. `ecs.services.*.image` when a deploy
+/// pipeline sets images. The field is still set when its resource is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IgnoreRule {
-    /// Dotted path below `spec`; `*` matches one segment.
+    /// Dotted path below `spec`; `*` matches exactly one segment, and a rule covers everything
+    /// below the field it names (`ecs.services.api` covers the whole service). For a field
+    /// compared as one value (`env`, `secrets`, `healthCheck`, step lists), naming something
+    /// inside it covers the whole field. Target-tracking entries go by index
+    /// (`ecs.services.api.autoscaling.targetTracking.0.target`).
     #[schema(example = "ecs.services.*.image")]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

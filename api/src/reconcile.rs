@@ -1,0 +1,94 @@
+//! `/api/v1/environments/{name}/plan` (dry run) and `/reconcile` (now).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::HeaderMap;
+use axum::Json;
+use plumb_operator::engine::Plan;
+use plumb_operator::reconcile::Outcome;
+use plumb_operator::spec::Environment;
+use plumb_operator::store::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::environments::{read_environment, EnvName};
+use crate::error::{ApiError, ErrorBody};
+use crate::AppState;
+
+/// A plan, as data and as a terraform-like text diff.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanResponse {
+    pub plan: Plan,
+    /// `+` create, `~` update (old → new per field), `-` delete, `!` refused.
+    pub text: String,
+}
+
+/// Dry run: what a reconcile would change now. With an Environment in the body (JSON or
+/// YAML), plans that spec, stored or not; without a body, the stored one. Writes nothing, to
+/// AWS or to the store.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/plan", tag = "environments",
+    params(("name" = String, Path, description = "Environment name")),
+    request_body(content((Environment = "application/json"), (Environment = "application/yaml")),
+        description = "Optional: a spec to plan instead of the stored one"),
+    responses(
+        (status = 200, body = PlanResponse),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "AWS could not be observed"),
+    ))]
+pub async fn plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    EnvName(name): EnvName,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<PlanResponse>, ApiError> {
+    caller.require(Role::Viewer, "plan environments")?;
+    let empty = headers.get(CONTENT_TYPE).is_none()
+        && headers
+            .get(CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    let env = if empty {
+        state.store.get(&name).await?
+    } else {
+        let env = read_environment(&state, &headers, body).await?;
+        if env.metadata.name != name {
+            return Err(ApiError::invalid_field(
+                "metadata.name",
+                format!(
+                    "{:?} does not match the name in the URL ({name:?})",
+                    env.metadata.name
+                ),
+            ));
+        }
+        env
+    };
+    let plan = state.reconciler.plan(&env).await?;
+    let text = plan.render_text();
+    Ok(Json(PlanResponse { plan, text }))
+}
+
+/// Reconcile now and return what was done and whether the environment is Ready.
+#[utoipa::path(post, path = "/api/v1/environments/{name}/reconcile", tag = "environments",
+    params(("name" = String, Path, description = "Environment name")),
+    responses(
+        (status = 200, body = Outcome),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "AWS could not be reached"),
+    ))]
+pub async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+    EnvName(name): EnvName,
+) -> Result<Json<Outcome>, ApiError> {
+    caller.require(Role::Editor, "reconcile environments")?;
+    Ok(Json(state.reconciler.reconcile(&name).await?))
+}
