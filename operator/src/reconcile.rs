@@ -13,10 +13,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::aws::{self, AwsConfig, AwsError, CallCounter, Clients};
-use crate::engine::diff::diff;
+use crate::engine::diff::{diff, DiffState};
 use crate::engine::graph::desired_graph;
 use crate::engine::plan::plan;
-use crate::engine::{Action, Change, DesiredGraph, ObservedState, Plan, ResourceId};
+use crate::engine::{
+    Action, Change, Desired, DesiredGraph, Observed, ObservedState, Plan, ResourceId,
+};
 use crate::spec::{Condition, DriftPolicy, Environment, EnvironmentStatus, ResourceStatus};
 use crate::store::{Store, StoreError};
 
@@ -133,7 +135,14 @@ impl Reconciler {
                 continue;
             }
             let desired = graph.resources.iter().find(|d| d.id == action.resource);
-            match aws::apply(&clients, name, desired, action, &after, &mut resolved).await {
+            let result = aws::apply(&clients, name, desired, action, &after, &mut resolved).await;
+            let result = match (result, desired) {
+                (Ok(Some(created)), Some(desired)) if verb == "create" => {
+                    finish_create(&clients, name, desired, created, &after, &mut resolved).await
+                }
+                (other, _) => other,
+            };
+            match result {
                 Ok(result) => {
                     match result {
                         Some(observed) => {
@@ -283,6 +292,36 @@ impl Reconciler {
             requeue_after_seconds: 0,
         })
     }
+}
+
+/// A create whose answer lacks some of what was asked (a field AWS dropped or applies only on
+/// update) is finished at once with an update of just those fields. When AWS honoured the
+/// whole request, as it should, this costs nothing.
+async fn finish_create(
+    clients: &Clients,
+    env: &str,
+    desired: &Desired,
+    created: Observed,
+    observed: &ObservedState,
+    resolved: &mut BTreeMap<ResourceId, String>,
+) -> Result<Option<Observed>, AwsError> {
+    let graph = DesiredGraph {
+        resources: vec![desired.clone()],
+    };
+    let state = ObservedState::from([(desired.id.clone(), created.clone())]);
+    let Some(DiffState::Differs(fields)) = diff(&graph, &state).into_iter().next().map(|d| d.state)
+    else {
+        return Ok(Some(created));
+    };
+    tracing::info!(resource = %desired.id, ?fields, "create answered without some fields; updating them");
+    let mut observed = observed.clone();
+    observed.insert(desired.id.clone(), created.clone());
+    let update = Action {
+        resource: desired.id.clone(),
+        change: Change::Update { fields },
+    };
+    let updated = aws::apply(clients, env, Some(desired), &update, &observed, resolved).await?;
+    Ok(Some(updated.unwrap_or(created)))
 }
 
 fn verb(change: &Change) -> &'static str {

@@ -3,6 +3,8 @@
 //! expected writes, out-of-band changes and orphans show up, deletes remove.
 
 mod support;
+#[path = "support/throttle.rs"]
+mod throttle;
 
 use std::collections::BTreeMap;
 
@@ -16,7 +18,8 @@ use plumb_operator::engine::{
     ResourceId, ResourceKind as K,
 };
 use serde_json::{json, Value};
-use support::{xml_value, Moto, Throttler};
+use support::{network, Moto, Network};
+use throttle::Throttler;
 
 const ENV: &str = "shop";
 const CLUSTER: &str = "shop-cluster";
@@ -28,11 +31,6 @@ struct World {
     clients: Clients,
     calls: CallCounter,
     network: Network,
-}
-
-struct Network {
-    subnets: Vec<String>,
-    security_group: String,
 }
 
 impl World {
@@ -135,36 +133,6 @@ impl World {
             }
         }
         out
-    }
-}
-
-/// A VPC with two subnets and a security group: moto checks that a service's exist.
-async fn network(moto: &Moto) -> Network {
-    let vpc = xml_value(
-        &moto.ec2("CreateVpc", &[("CidrBlock", "10.0.0.0/16")]).await,
-        "vpcId",
-    );
-    let mut subnets = Vec::new();
-    for cidr in ["10.0.2.0/24", "10.0.1.0/24"] {
-        let answer = moto
-            .ec2("CreateSubnet", &[("VpcId", &vpc), ("CidrBlock", cidr)])
-            .await;
-        subnets.push(xml_value(&answer, "subnetId"));
-    }
-    subnets.sort();
-    let answer = moto
-        .ec2(
-            "CreateSecurityGroup",
-            &[
-                ("GroupName", "shop-services"),
-                ("GroupDescription", "services"),
-                ("VpcId", &vpc),
-            ],
-        )
-        .await;
-    Network {
-        subnets,
-        security_group: xml_value(&answer, "groupId"),
     }
 }
 

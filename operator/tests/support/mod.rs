@@ -1,5 +1,4 @@
-//! Helpers shared by integration tests: a moto server of the test's own, and a fake AWS
-//! endpoint that answers every call with a throttling error.
+//! Helpers shared by integration tests: a moto server of the test's own, and a network in it.
 
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
@@ -8,9 +7,6 @@ use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use plumb_operator::aws::AwsConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 /// How long moto may take to answer after it was started.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -93,6 +89,42 @@ impl Drop for Moto {
     }
 }
 
+/// Subnets and a security group that exist in moto.
+pub struct Network {
+    pub subnets: Vec<String>,
+    pub security_group: String,
+}
+
+/// A VPC with two subnets and a security group: moto checks that a service's exist.
+pub async fn network(moto: &Moto) -> Network {
+    let vpc = xml_value(
+        &moto.ec2("CreateVpc", &[("CidrBlock", "10.0.0.0/16")]).await,
+        "vpcId",
+    );
+    let mut subnets = Vec::new();
+    for cidr in ["10.0.2.0/24", "10.0.1.0/24"] {
+        let answer = moto
+            .ec2("CreateSubnet", &[("VpcId", &vpc), ("CidrBlock", cidr)])
+            .await;
+        subnets.push(xml_value(&answer, "subnetId"));
+    }
+    subnets.sort();
+    let answer = moto
+        .ec2(
+            "CreateSecurityGroup",
+            &[
+                ("GroupName", "shop-services"),
+                ("GroupDescription", "services"),
+                ("VpcId", &vpc),
+            ],
+        )
+        .await;
+    Network {
+        subnets,
+        security_group: xml_value(&answer, "groupId"),
+    }
+}
+
 /// The text of the first `<tag>…</tag>` in an XML answer.
 pub fn xml_value(xml: &str, tag: &str) -> String {
     let open = format!("<{tag}>");
@@ -155,81 +187,4 @@ async fn answers(child: &mut Child, endpoint: &str) -> bool {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
-}
-
-/// A fake AWS endpoint (JSON protocols) answering every request with HTTP 400
-/// `ThrottlingException`, as AWS does when an account's request rate is exceeded.
-pub struct Throttler {
-    pub endpoint: String,
-    task: JoinHandle<()>,
-}
-
-impl Throttler {
-    pub async fn start() -> Throttler {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(throttle(stream));
-            }
-        });
-        Throttler { endpoint, task }
-    }
-
-    pub fn aws_config(&self) -> AwsConfig {
-        AwsConfig {
-            endpoint_url: Some(self.endpoint.clone()),
-            default_region: "us-east-1".to_owned(),
-            static_credentials: Some(Credentials::new("testing", "testing", None, None, "test")),
-            initial_backoff: Duration::from_millis(1),
-            ..AwsConfig::default()
-        }
-    }
-}
-
-impl Drop for Throttler {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Reads one request (headers and body), answers with a throttling error, closes.
-async fn throttle(mut stream: TcpStream) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 4096];
-    let body_start = loop {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        request.extend_from_slice(&buf[..n]);
-        if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&request[..body_start]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    while request.len() < body_start + length {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        request.extend_from_slice(&buf[..n]);
-    }
-    let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-    let response = format!(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         x-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
 }
