@@ -307,3 +307,155 @@ async fn apply_get_delete_through_the_real_binary() {
     std::fs::remove_dir_all(dir).ok();
     db.drop_now().await;
 }
+
+#[path = "../operator/tests/support/mod.rs"]
+mod support;
+
+fn shop_on(net: &support::Network, image: &str, max: u32) -> String {
+    format!(
+        "apiVersion: plumb.dev/v1
+kind: Environment
+metadata:
+  name: shop
+spec:
+  region: us-east-1
+  network:
+    subnets: [{}, {}]
+    securityGroups: [{}]
+  ecs:
+    services:
+      api:
+        image: {image}
+        cpu: 256
+        memory: 512
+        desiredCount: 1
+        autoscaling:
+          minCapacity: 1
+          maxCapacity: {max}
+          targetTracking:
+            - {{metric: cpu, target: 70}}
+      worker:
+        image: registry.example.com/worker:1
+        cpu: 256
+        memory: 512
+        desiredCount: 1
+",
+        net.subnets[0], net.subnets[1], net.security_group
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_and_apply_wait_against_moto() {
+    let moto = support::Moto::start().await;
+    let net = support::network(&moto).await;
+    let db = Database::create().await;
+    let editor = token(&db.url, "editor");
+    let mut child = Command::new(PLUMB)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &db.url)
+        .env("PLUMB_LOG", "warn")
+        .env(
+            "PLUMB_AWS_ENDPOINT_URL",
+            moto.aws_config().endpoint_url.unwrap(),
+        )
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server {
+        child,
+        url: line
+            .trim()
+            .trim_start_matches("plumb listening on ")
+            .to_owned(),
+    };
+
+    let dir = scratch_dir();
+    let file = dir.join("shop.yaml");
+    std::fs::write(&file, shop_on(&net, "registry.example.com/api:1", 4)).unwrap();
+    let file = file.to_str().unwrap();
+
+    // Before anything exists, the plan creates everything.
+    let plan = plumb(&server, &editor, &["plan", "-f", file]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let text = stdout(&plan);
+    assert!(text.contains("+ ecs-cluster/shop-cluster"), "{text}");
+    assert!(text.contains("+ ecs-service/shop-api"), "{text}");
+    assert!(text.contains("Plan: 9 to create"), "{text}");
+
+    let applied = plumb(
+        &server,
+        &editor,
+        &["apply", "-f", file, "--wait", "--timeout", "60"],
+    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let out = stdout(&applied);
+    assert!(out.starts_with("environment/shop created\n"), "{out}");
+    assert!(out.contains("ecs-service/shop-api: create done"), "{out}");
+    assert!(out.contains("environment/shop ready (Reconciled"), "{out}");
+
+    let settled = plumb(&server, &editor, &["plan", "-f", file]);
+    assert!(
+        stdout(&settled).contains("No changes."),
+        "{}",
+        stdout(&settled)
+    );
+
+    // A change: the plan shows it, then apply --wait makes exactly that.
+    std::fs::write(
+        dir.join("shop.yaml"),
+        shop_on(&net, "registry.example.com/api:2", 6),
+    )
+    .unwrap();
+    let plan = plumb(&server, &editor, &["plan", "-f", file, "-o", "json"]);
+    let plan: Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let planned: Vec<String> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["change"]["type"] != "noOp")
+        .map(|a| {
+            format!(
+                "{}/{}",
+                a["resource"]["kind"].as_str().unwrap(),
+                a["resource"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            "task-definition/shop-api",
+            "ecs-service/shop-api",
+            "scalable-target/service/shop-cluster/shop-api"
+        ]
+    );
+    let applied = plumb(&server, &editor, &["apply", "-f", file, "--wait"]);
+    let out = stdout(&applied);
+    let done: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix(" done"))
+        .map(|l| l.rsplit_once(": ").unwrap().0)
+        .collect();
+    assert_eq!(done, planned, "{out}");
+
+    let json: Value = serde_json::from_str(&stdout(&plumb(
+        &server,
+        &editor,
+        &["get", "shop", "-o", "json"],
+    )))
+    .unwrap();
+    assert_eq!(json["status"]["observedGeneration"], 2);
+    assert_eq!(json["status"]["conditions"][0]["status"], "True");
+    assert!(json["status"]["resources"]["ecs-service/shop-api"]["arn"].is_string());
+
+    assert!(server.stop().success());
+    std::fs::remove_dir_all(dir).ok();
+    db.drop_now().await;
+}

@@ -25,7 +25,8 @@ fn spec(name: &str, desired: u64) -> serde_json::Value {
             "tags": {"desired": desired.to_string()},
             "network": {"subnets": ["subnet-0a1b2c3d4e5f60718", "subnet-0b1c2d3e4f5a60819"],
                         "securityGroups": ["sg-0123456789abcdef0"]},
-            "ecs": {"services": {"api": {
+            "ecs": {"executionRoleArn": "arn:aws:iam::123456789012:role/bench-execution",
+                    "services": {"api": {
                 "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/api:1",
                 "cpu": 512, "memory": 1024, "desiredCount": desired, "port": 3000}}}
         }
