@@ -8,3 +8,7 @@ pub mod plan;
 pub mod resource;
 
 pub use resource::*;
+
+#[cfg(test)]
+#[path = "tests/fixtures.rs"]
+mod fixtures;
