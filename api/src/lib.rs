@@ -59,11 +59,7 @@ pub struct AppState {
 impl AppState {
     /// State whose reconciler reaches AWS as `aws` says.
     pub fn new(store: Store, config: ApiConfig, aws: AwsConfig) -> Self {
-        let reconciler = Reconciler {
-            store: store.clone(),
-            aws,
-            counter: CallCounter::new(),
-        };
+        let reconciler = Reconciler::new(store.clone(), aws, CallCounter::new());
         Self {
             store,
             config: Arc::new(config),

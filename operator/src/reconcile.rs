@@ -5,7 +5,8 @@
 //! dependency order (stateful resources per the deletion policy), and its row goes only when
 //! teardown succeeded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -43,12 +44,18 @@ impl ReconcileError {
     }
 }
 
+/// Clients by (region, role ARN).
+type ClientCache = HashMap<(String, Option<String>), Clients>;
+
 /// What reconciles: the store, how to reach AWS, and the call counter every client shares.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     pub store: Store,
     pub aws: AwsConfig,
     pub counter: CallCounter,
+    /// Clients by (region, role): loading credentials (and assuming a role) once, not on
+    /// every reconcile. The SDK refreshes credentials inside a client as they expire.
+    clients: Arc<Mutex<ClientCache>>,
 }
 
 /// The result of one action.
@@ -80,14 +87,30 @@ pub struct Outcome {
 }
 
 impl Reconciler {
+    pub fn new(store: Store, aws: AwsConfig, counter: CallCounter) -> Self {
+        Self {
+            store,
+            aws,
+            counter,
+            clients: Arc::default(),
+        }
+    }
+
     async fn clients(&self, env: &Environment) -> Result<Clients, AwsError> {
-        aws::clients_for(
-            &self.aws,
-            &env.spec.region,
-            env.spec.role_arn.as_deref(),
-            self.counter.clone(),
-        )
-        .await
+        let key = (env.spec.region.clone(), env.spec.role_arn.clone());
+        let cached = self.cached().get(&key).cloned();
+        if let Some(clients) = cached {
+            return Ok(clients);
+        }
+        let clients =
+            aws::clients_for(&self.aws, &key.0, key.1.as_deref(), self.counter.clone()).await?;
+        self.cached().insert(key, clients.clone());
+        Ok(clients)
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, ClientCache> {
+        // The map stays consistent whatever a panicking holder did: it only inserts.
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The plan for `env` against what AWS has now. Writes nothing, to AWS or the store.

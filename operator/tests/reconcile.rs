@@ -26,11 +26,7 @@ impl World {
         let moto = Moto::start().await;
         let network = network(&moto).await;
         let counter = CallCounter::new();
-        let reconciler = Reconciler {
-            store: Store::from_pool(pool),
-            aws: moto.aws_config(),
-            counter: counter.clone(),
-        };
+        let reconciler = Reconciler::new(Store::from_pool(pool), moto.aws_config(), counter);
         // A separate counter for the test's own reads and out-of-band writes.
         let clients = clients_for(&moto.aws_config(), "us-east-1", None, CallCounter::new())
             .await
