@@ -22,7 +22,9 @@ case "${1:-install}" in
   install) install ;;
   start)
     install
-    exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "${2:-5000}"
+    # moto keeps a deployment IN_PROGRESS until as many tasks run as desired and runs none
+    # itself; this many makes every rollout COMPLETED, as AWS reports a settled deployment.
+    MOTO_ECS_SERVICE_RUNNING="${MOTO_ECS_SERVICE_RUNNING:-100000}" exec "$VENV/bin/moto_server" -H 127.0.0.1 -p "${2:-5000}"
     ;;
   path) echo "$VENV/bin/moto_server" ;;
   *) echo "usage: $0 install|start [PORT]|path" >&2; exit 2 ;;

@@ -296,7 +296,8 @@ async fn status_is_written_beside_the_spec_without_moving_its_version(pool: PgPo
                 kind: "ecs-cluster".into(),
                 arn: Some("arn:aws:ecs:us-east-1:123456789012:cluster/shop-cluster".into()),
                 state: Some("ACTIVE".into()),
-                message: None,
+                phase: Some("Ready".into()),
+                ..ResourceStatus::default()
             },
         )]),
     };

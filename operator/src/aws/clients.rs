@@ -12,6 +12,7 @@ use aws_credential_types::Credentials;
 
 use super::counter::CallCounter;
 use super::error::AwsError;
+use super::retry::QuotaIsFinal;
 
 /// Session name of the assumed role, as it shows in CloudTrail.
 const SESSION_NAME: &str = "plumb";
@@ -86,11 +87,13 @@ pub async fn clients_for(
         autoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
             aws_sdk_applicationautoscaling::config::Builder::from(&sdk)
                 .interceptor(counter.interceptor())
+                .retry_classifier(QuotaIsFinal)
                 .build(),
         ),
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
             aws_sdk_cloudwatch::config::Builder::from(&sdk)
                 .interceptor(counter.interceptor())
+                .retry_classifier(QuotaIsFinal)
                 .build(),
         ),
         logs: aws_sdk_cloudwatchlogs::Client::from_conf(

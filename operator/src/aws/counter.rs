@@ -11,24 +11,24 @@ use std::sync::{Arc, Mutex, PoisonError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, Metadata};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-use super::error::THROTTLING_CODES;
+use super::retry::is_throttling;
 
 /// `(service, operation, outcome)`, e.g. `("ECS", "DescribeServices", "ok")`.
 pub type CallKey = (String, String, String);
 
 /// How one call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CallOutcome {
     Ok,
     Error,
     Throttled,
 }
 
-impl Outcome {
+impl CallOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -80,7 +80,7 @@ impl CallCounter {
             .clear();
     }
 
-    pub(crate) fn record(&self, service: &str, operation: &str, outcome: Outcome) {
+    pub(crate) fn record(&self, service: &str, operation: &str, outcome: CallOutcome) {
         let key = (
             service.to_owned(),
             operation.to_owned(),
@@ -138,44 +138,12 @@ impl Intercept for CountingInterceptor {
             return Ok(());
         };
         let outcome = match context.output_or_error() {
-            Some(Ok(_)) => Outcome::Ok,
-            _ if context.response().is_some_and(is_throttling) => Outcome::Throttled,
-            _ => Outcome::Error,
+            Some(Ok(_)) => CallOutcome::Ok,
+            _ if context.response().is_some_and(is_throttling) => CallOutcome::Throttled,
+            _ => CallOutcome::Error,
         };
         self.counter
             .record(metadata.service(), metadata.name(), outcome);
         Ok(())
     }
-}
-
-/// Whether a response is AWS saying "slow down": HTTP 429, or a throttling error code in the
-/// `x-amzn-ErrorType` header (JSON protocols), the body's `__type`/`code` (JSON) or its
-/// `<Code>` element (query/XML protocols).
-fn is_throttling(response: &HttpResponse) -> bool {
-    if response.status().as_u16() == 429 {
-        return true;
-    }
-    if !response.status().is_client_error() && !response.status().is_server_error() {
-        return false;
-    }
-    let from_header = response
-        .headers()
-        .get("x-amzn-errortype")
-        .map(|value| value.split(':').next().unwrap_or(value).to_owned());
-    let code = from_header.or_else(|| response.body().bytes().and_then(body_error_code));
-    code.is_some_and(|code| THROTTLING_CODES.contains(&code.as_str()))
-}
-
-fn body_error_code(body: &[u8]) -> Option<String> {
-    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
-        let code = ["__type", "code", "Code"]
-            .iter()
-            .find_map(|key| json.get(key).and_then(|v| v.as_str()))?;
-        // `com.amazonaws.ecs#ThrottlingException` → `ThrottlingException`.
-        return Some(code.rsplit('#').next().unwrap_or(code).to_owned());
-    }
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("<Code>")? + "<Code>".len();
-    let end = start + text[start..].find("</Code>")?;
-    Some(text[start..end].trim().to_owned())
 }

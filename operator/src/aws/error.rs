@@ -11,7 +11,9 @@ use aws_smithy_types::error::operation::BuildError;
 
 use crate::engine::ResourceId;
 
-/// AWS error codes that mean "slow down" (the SDK's own list, plus 429 responses).
+/// AWS error codes that mean "slow down", plus 429 responses. `LimitExceededException` is
+/// not among them: Application Auto Scaling and CloudWatch answer it for a quota (too many
+/// policies, alarms or targets), which waiting does not fix.
 pub(crate) const THROTTLING_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
@@ -22,18 +24,28 @@ pub(crate) const THROTTLING_CODES: &[&str] = &[
     "TransactionInProgressException",
     "RequestLimitExceeded",
     "BandwidthLimitExceeded",
-    "LimitExceededException",
     "RequestThrottled",
     "SlowDown",
     "PriorRequestNotComplete",
     "EC2ThrottledException",
 ];
 
+/// Error codes that mean an account quota is reached.
+pub(crate) const QUOTA_CODES: &[&str] = &["LimitExceededException"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// AWS answered the call with an error; its code and message are kept.
     #[error("{service} {operation}: {code}: {message}")]
     Service {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
+    /// An account quota is reached (too many policies, alarms, targets): not retried.
+    #[error("{service} {operation}: quota reached ({code}): {message}")]
+    Quota {
         service: &'static str,
         operation: &'static str,
         code: String,
@@ -83,18 +95,18 @@ pub enum AwsError {
         resource: ResourceId,
         field: &'static str,
     },
-    /// An alarm action names a scaling policy whose ARN is not known.
-    #[error("{resource}: cannot resolve alarm action `{reference}`")]
+    /// A reference names a resource whose ARN is not known.
+    #[error("{resource}: the ARN of {target} is not known")]
     Unresolved {
         resource: ResourceId,
-        reference: String,
+        target: ResourceId,
     },
     /// An update asks for a change the API cannot make in place.
     #[error("{resource}: `{field}` cannot be changed in place")]
     Immutable { resource: ResourceId, field: String },
-    /// A create or update came without the desired resource.
-    #[error("{resource}: no desired state to apply")]
-    MissingDesired { resource: ResourceId },
+    /// The adapters' `after` lists form a cycle: these kinds cannot be observed.
+    #[error("adapters cannot be ordered for observation: {0:?}")]
+    ObserveOrder(Vec<crate::engine::ResourceKind>),
 }
 
 impl AwsError {
@@ -102,6 +114,7 @@ impl AwsError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Service { .. } => "service",
+            Self::Quota { .. } => "quota",
             Self::Throttled { .. } => "throttled",
             Self::Timeout { .. } => "timeout",
             Self::Dispatch { .. } => "dispatch",
@@ -111,14 +124,16 @@ impl AwsError {
             Self::Field { .. } => "field",
             Self::Unresolved { .. } => "unresolved",
             Self::Immutable { .. } => "immutable",
-            Self::MissingDesired { .. } => "missing-desired",
+            Self::ObserveOrder(_) => "observe-order",
         }
     }
 
     /// The AWS error code, when AWS answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            Self::Service { code, .. } | Self::Throttled { code, .. } => Some(code),
+            Self::Service { code, .. }
+            | Self::Quota { code, .. }
+            | Self::Throttled { code, .. } => Some(code),
             _ => None,
         }
     }
@@ -143,7 +158,14 @@ impl AwsError {
                 let message = ctx.err().message().unwrap_or_default().to_owned();
                 let throttled =
                     ctx.raw().status().as_u16() == 429 || THROTTLING_CODES.contains(&code.as_str());
-                if throttled {
+                if QUOTA_CODES.contains(&code.as_str()) {
+                    Self::Quota {
+                        service,
+                        operation,
+                        code,
+                        message,
+                    }
+                } else if throttled {
                     Self::Throttled {
                         service,
                         operation,

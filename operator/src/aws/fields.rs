@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 
 use super::error::AwsError;
 use crate::engine::{Desired, Fields, Observed, ResourceId};
@@ -141,33 +141,8 @@ impl<'a> View<'a> {
 
     /// The resource as just written, for when the response does not describe it.
     pub fn observed(&self, arn: Option<String>) -> Observed {
-        Observed {
-            id: self.id.clone(),
-            arn,
-            status: None,
-            fields: self.fields.clone(),
-        }
+        Observed::new(self.id.clone(), arn, self.fields.clone())
     }
-}
-
-/// An f64 as canonical JSON: integral values as integers, others as floats.
-pub(crate) fn canonical_f64(x: f64) -> Value {
-    // Integers beyond 2^53 are not exact in an f64; leave those as floats.
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    if x.is_finite() && x.fract() == 0.0 && x.abs() <= EXACT {
-        // In range and integral, so the cast is exact.
-        Value::from(x as i64)
-    } else {
-        Number::from_f64(x).map_or(Value::Null, Value::Number)
-    }
-}
-
-/// A set of strings as a sorted, de-duplicated array.
-pub(crate) fn sorted_set<'a>(items: impl IntoIterator<Item = &'a String>) -> Value {
-    let mut items: Vec<&str> = items.into_iter().map(String::as_str).collect();
-    items.sort_unstable();
-    items.dedup();
-    Value::from(items)
 }
 
 /// Builds an observed resource's fields.

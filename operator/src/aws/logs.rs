@@ -1,92 +1,102 @@
 //! CloudWatch Logs: one log group per service, with its retention.
 
-use aws_sdk_cloudwatchlogs::types::LogGroup;
+use aws_sdk_cloudwatchlogs::types::LogGroup as SdkLogGroup;
 use aws_sdk_cloudwatchlogs::Client;
 
-use super::desired_names;
-use super::error::{absent_on, AwsError, OpResult};
+use super::adapter::{impl_adapter, Cx, Result, Write};
+use super::error::{absent_on, OpResult};
 use super::fields::{Out, View};
-use crate::engine::{Desired, DesiredGraph, Observed, ResourceId, ResourceKind};
+use super::tags;
+use crate::engine::{DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind};
 
 /// The service label the SDK uses, for errors.
 const SERVICE: &str = "CloudWatch Logs";
 const RETENTION: &str = "retentionInDays";
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+/// The largest page DescribeLogGroups returns.
+const LIST_PAGE: i32 = 50;
 
-/// The desired log groups that exist, listed by the env's prefix `/ecs/{env}-` (all pages).
-pub(crate) async fn observe(
-    client: &Client,
-    env: &str,
-    graph: &DesiredGraph,
-) -> Result<Vec<Observed>, AwsError> {
-    let desired = desired_names(graph, ResourceKind::LogGroup);
-    if desired.is_empty() {
-        return Ok(Vec::new());
-    }
-    let prefix = format!("/ecs/{env}-");
-    let mut found = Vec::new();
-    let mut token = None;
-    loop {
+impl_adapter!(
+    LogGroup,
+    after: [],
+    observe: observe,
+    create: create,
+    update: update,
+    delete: delete,
+    tag: tag,
+);
+
+/// Every log group under the environment's prefix `/ecs/{env}-`, with its owner (tags read
+/// once per group and remembered).
+async fn observe(cx: Cx<'_>, graph: &DesiredGraph, _: &ObservedState) -> Result<Vec<Observed>> {
+    let client = &cx.clients.logs;
+    let prefix = format!("/ecs/{}-", cx.env);
+    let groups: Vec<SdkLogGroup> = client
+        .describe_log_groups()
+        .log_group_name_prefix(&prefix)
+        .limit(LIST_PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .op(SERVICE, "DescribeLogGroups")?;
+    let desired = graph.names(ResourceKind::LogGroup);
+    let found = groups.iter().map(observed).collect();
+    tags::owned(cx, found, &desired, |arn| async move {
         let out = client
-            .describe_log_groups()
-            .log_group_name_prefix(&prefix)
-            .set_next_token(token)
+            .list_tags_for_resource()
+            .resource_arn(arn)
             .send()
             .await
-            .op(SERVICE, "DescribeLogGroups")?;
-        found.extend(
-            out.log_groups()
-                .iter()
-                .filter(|g| desired.contains(g.log_group_name().unwrap_or_default()))
-                .map(observed),
-        );
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(found);
-        }
-    }
+            .op(SERVICE, "ListTagsForResource")?;
+        Ok(out
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect())
+    })
+    .await
 }
 
-fn observed(g: &LogGroup) -> Observed {
+fn observed(g: &SdkLogGroup) -> Observed {
     let mut f = Out::default();
     f.opt(RETENTION, g.retention_in_days());
-    Observed {
-        id: ResourceId::new(
-            ResourceKind::LogGroup,
-            g.log_group_name().unwrap_or_default(),
-        ),
-        arn: g.log_group_arn().or(g.arn()).map(str::to_owned),
-        status: None,
-        fields: f.0,
-    }
+    let id = ResourceId::new(
+        ResourceKind::LogGroup,
+        g.log_group_name().unwrap_or_default(),
+    );
+    // `logGroupArn` has no `:*` suffix: it is the one tagging APIs take.
+    let arn = g.log_group_arn().or(g.arn()).map(str::to_owned);
+    Observed::new(id, arn, f.0)
 }
 
-pub(crate) async fn create(client: &Client, desired: &Desired) -> Result<Observed, AwsError> {
-    let view = View::for_create(desired);
-    client
+async fn create(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    let view = View::for_create(w.desired);
+    let name = &w.desired.id.name;
+    cx.clients
+        .logs
         .create_log_group()
-        .log_group_name(&desired.id.name)
-        .set_tags(Some(desired.tags.clone().into_iter().collect()))
+        .log_group_name(name)
+        .set_tags(Some(w.desired.tags.clone().into_iter().collect()))
         .send()
         .await
         .op(SERVICE, "CreateLogGroup")?;
     if let Some(days) = view.i32(RETENTION)? {
-        put_retention(client, &desired.id.name, days).await?;
+        put_retention(&cx.clients.logs, name, days).await?;
     }
     Ok(view.observed(None))
 }
 
-pub(crate) async fn update(
-    client: &Client,
-    desired: &Desired,
-    current: Option<&Observed>,
-) -> Result<Observed, AwsError> {
-    let view = View::for_update(desired, current);
-    put_retention(client, &desired.id.name, view.req_i32(RETENTION)?).await?;
-    Ok(view.observed(current.and_then(|c| c.arn.clone())))
+async fn update(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    let view = View::for_update(w.desired, w.current);
+    let days = view.req_i32(RETENTION)?;
+    put_retention(&cx.clients.logs, &w.desired.id.name, days).await?;
+    Ok(view.observed(w.current.and_then(|c| c.arn.clone())))
 }
 
-async fn put_retention(client: &Client, name: &str, days: i32) -> Result<(), AwsError> {
+async fn put_retention(client: &Client, name: &str, days: i32) -> Result<()> {
     client
         .put_retention_policy()
         .log_group_name(name)
@@ -97,12 +107,31 @@ async fn put_retention(client: &Client, name: &str, days: i32) -> Result<(), Aws
         .map(drop)
 }
 
-pub(crate) async fn delete(client: &Client, id: &ResourceId) -> Result<(), AwsError> {
-    let result = client
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+    let result = cx
+        .clients
+        .logs
         .delete_log_group()
-        .log_group_name(&id.name)
+        .log_group_name(&current.id.name)
         .send()
         .await
         .op(SERVICE, "DeleteLogGroup");
     absent_on(result, NOT_FOUND).map(drop)
+}
+
+async fn tag(
+    cx: Cx<'_>,
+    current: &Observed,
+    tags: &std::collections::BTreeMap<String, String>,
+) -> Result<()> {
+    let arn = tags::arn_of(current)?;
+    cx.clients
+        .logs
+        .tag_resource()
+        .resource_arn(arn)
+        .set_tags(Some(tags.clone().into_iter().collect()))
+        .send()
+        .await
+        .op(SERVICE, "TagResource")
+        .map(drop)
 }

@@ -1,185 +1,110 @@
-//! AWS adapters: observe an environment's resources (batched Describe/List calls) and apply
-//! one planned action. Thin translations between SDK types and Plumb's [`Fields`]; what to
-//! change is the plan's business, not theirs.
+//! AWS adapters: observe an environment's resources (batched Describe/List calls) and carry
+//! out one planned action. Thin translations between SDK types and Plumb's [`Fields`]; what to
+//! change is the plan's business, not theirs. One adapter per kind, dispatched from one
+//! registry ([`adapter::adapter`]); one module per AWS service.
 //!
 //! [`Fields`]: crate::engine::Fields
 
+pub mod adapter;
 mod autoscaling;
+mod cache;
 mod clients;
 mod cloudwatch;
 mod counter;
 mod ecs;
 mod error;
 mod fields;
-mod join;
 mod logs;
+mod retry;
+mod tags;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
+use futures::future::try_join_all;
+use strum::VariantArray;
+
+pub use adapter::{Cx, Write};
+pub use cache::ArnCache;
 pub use clients::{clients_for, AwsConfig, Clients};
-pub use counter::{CallCounter, CallKey, Outcome};
+pub use counter::{CallCounter, CallKey, CallOutcome};
 pub use error::AwsError;
 
-use crate::engine::{
-    Action, Change, Desired, DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind,
-};
-use join::{join_all, BoxFuture};
+use crate::engine::{DesiredGraph, Observed, ObservedState, Owner, ResourceKind};
+use adapter::adapter;
 
-/// What AWS holds for the environment: the desired resources that exist, plus the orphans
-/// found cheaply (services tagged as the env's, policies on its scalable targets). The four
-/// services are observed at the same time.
-pub async fn observe(
-    clients: &Clients,
-    env_name: &str,
-    graph: &DesiredGraph,
-) -> Result<ObservedState, AwsError> {
-    let calls: Vec<BoxFuture<'_, Result<Vec<Observed>, AwsError>>> = vec![
-        Box::pin(ecs::observe(&clients.ecs, env_name, graph)),
-        Box::pin(logs::observe(&clients.logs, env_name, graph)),
-        Box::pin(autoscaling::observe(&clients.autoscaling, graph)),
-        Box::pin(cloudwatch::observe(&clients.cloudwatch, graph)),
-    ];
+/// What AWS holds for the environment: every resource with a name the graph derives (whoever
+/// owns it), plus those tagged as the environment's that the graph no longer names. Kinds are
+/// observed at the same time where one does not read another's result, and each resource's
+/// phase is set from its kind's rules.
+pub async fn observe(cx: Cx<'_>, graph: &DesiredGraph) -> Result<ObservedState, AwsError> {
     let mut state = ObservedState::new();
-    for result in join_all(calls).await {
-        state.extend(result?.into_iter().map(|o| (o.id.clone(), o)));
+    let mut pending: Vec<ResourceKind> = ResourceKind::VARIANTS.to_vec();
+    while !pending.is_empty() {
+        let (ready, later): (Vec<ResourceKind>, Vec<ResourceKind>) = pending
+            .iter()
+            .partition(|kind| adapter(**kind).after().iter().all(|a| !pending.contains(a)));
+        if ready.is_empty() {
+            return Err(AwsError::ObserveOrder(later));
+        }
+        let found = try_join_all(
+            ready
+                .iter()
+                .map(|kind| adapter(*kind).observe(cx, graph, &state)),
+        )
+        .await?;
+        for mut o in found.into_iter().flatten() {
+            if o.owner != Owner::Ours && graph.get(&o.id).is_none() {
+                // Someone else's, with a name we do not use: none of our business.
+                continue;
+            }
+            o.phase = (o.id.kind.rules().phase)(&o);
+            state.insert(o.id.clone(), o);
+        }
+        pending = later;
     }
     Ok(state)
 }
 
-/// Carries out one action. Create, Update and Delete call AWS; NoOp and ReplacementRequired
-/// do nothing. Returns the resource as it now is (as far as the write's answer tells; its
-/// ARN at least, where AWS returns one), and records that ARN in `resolved` so later actions
-/// of the same plan can refer to it.
-pub async fn apply(
-    clients: &Clients,
-    env_name: &str,
-    desired: Option<&Desired>,
-    action: &Action,
-    observed: &ObservedState,
-    resolved: &mut BTreeMap<ResourceId, String>,
-) -> Result<Option<Observed>, AwsError> {
-    let id = &action.resource;
-    let current = observed.get(id);
-    let need = || {
-        desired.ok_or_else(|| AwsError::MissingDesired {
-            resource: id.clone(),
-        })
-    };
-    let result = match &action.change {
-        Change::NoOp | Change::ReplacementRequired { .. } => return Ok(None),
-        Change::Create { .. } => create(clients, env_name, need()?, observed, resolved).await?,
-        Change::Update { fields } => {
-            let changed: BTreeSet<&str> = fields.iter().map(|c| c.field.as_str()).collect();
-            let target = Target {
-                desired: need()?,
-                current,
-                changed: &changed,
-            };
-            update(clients, env_name, target, observed, resolved).await?
-        }
-        Change::Delete => {
-            delete(clients, env_name, id, current, desired).await?;
-            return Ok(None);
-        }
-    };
-    if let Some(arn) = &result.arn {
-        resolved.insert(result.id.clone(), arn.clone());
-    }
-    Ok(Some(result))
+/// Creates the resource.
+pub async fn create(cx: Cx<'_>, write: Write<'_>) -> Result<Observed, AwsError> {
+    adapter(write.desired.id.kind).create(cx, write).await
 }
 
-async fn create(
-    clients: &Clients,
-    env: &str,
-    desired: &Desired,
-    observed: &ObservedState,
-    resolved: &BTreeMap<ResourceId, String>,
-) -> Result<Observed, AwsError> {
-    match desired.id.kind {
-        ResourceKind::EcsCluster => ecs::cluster::create(&clients.ecs, desired).await,
-        ResourceKind::LogGroup => logs::create(&clients.logs, desired).await,
-        ResourceKind::TaskDefinition => ecs::task_definition::create(&clients.ecs, desired).await,
-        ResourceKind::EcsService => ecs::service::create(&clients.ecs, env, desired).await,
-        ResourceKind::ScalableTarget => {
-            autoscaling::create_target(&clients.autoscaling, desired).await
-        }
-        ResourceKind::ScalingPolicy => {
-            autoscaling::put_policy(&clients.autoscaling, desired, None).await
-        }
-        ResourceKind::MetricAlarm => {
-            cloudwatch::put(&clients.cloudwatch, desired, None, observed, resolved).await
-        }
-    }
+/// Changes the fields `write.changed` names.
+pub async fn update(cx: Cx<'_>, write: Write<'_>) -> Result<Observed, AwsError> {
+    adapter(write.desired.id.kind).update(cx, write).await
 }
 
-/// An update's subject: what the spec wants, what AWS has, and which fields differ.
-struct Target<'a> {
-    desired: &'a Desired,
-    current: Option<&'a Observed>,
-    changed: &'a BTreeSet<&'a str>,
+/// Deletes the resource; gone already is success.
+pub async fn delete(cx: Cx<'_>, current: &Observed) -> Result<(), AwsError> {
+    adapter(current.id.kind).delete(cx, current).await
 }
 
-async fn update(
-    clients: &Clients,
-    env: &str,
-    target: Target<'_>,
-    observed: &ObservedState,
-    resolved: &BTreeMap<ResourceId, String>,
-) -> Result<Observed, AwsError> {
-    let Target {
-        desired,
-        current,
-        changed,
-    } = target;
-    match desired.id.kind {
-        ResourceKind::EcsCluster => {
-            ecs::cluster::update(&clients.ecs, desired, current, changed).await
-        }
-        ResourceKind::LogGroup => logs::update(&clients.logs, desired, current).await,
-        ResourceKind::TaskDefinition => {
-            ecs::task_definition::update(&clients.ecs, desired, current).await
-        }
-        ResourceKind::EcsService => {
-            ecs::service::update(&clients.ecs, env, desired, current, changed).await
-        }
-        ResourceKind::ScalableTarget => {
-            autoscaling::update_target(&clients.autoscaling, desired, current).await
-        }
-        ResourceKind::ScalingPolicy => {
-            autoscaling::put_policy(&clients.autoscaling, desired, current).await
-        }
-        ResourceKind::MetricAlarm => {
-            cloudwatch::put(&clients.cloudwatch, desired, current, observed, resolved).await
-        }
-    }
-}
-
-async fn delete(
-    clients: &Clients,
-    env: &str,
-    id: &ResourceId,
-    current: Option<&Observed>,
-    desired: Option<&Desired>,
+/// Tags the resource as the environment's, and forgets the owner remembered for it.
+pub async fn adopt(
+    cx: Cx<'_>,
+    current: &Observed,
+    tags: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
-    match id.kind {
-        ResourceKind::EcsCluster => ecs::cluster::delete(&clients.ecs, id).await,
-        ResourceKind::LogGroup => logs::delete(&clients.logs, id).await,
-        ResourceKind::TaskDefinition => ecs::task_definition::delete(&clients.ecs, id).await,
-        ResourceKind::EcsService => ecs::service::delete(&clients.ecs, env, id, current).await,
-        ResourceKind::ScalableTarget => autoscaling::delete_target(&clients.autoscaling, id).await,
-        ResourceKind::ScalingPolicy => {
-            autoscaling::delete_policy(&clients.autoscaling, id, current, desired).await
-        }
-        ResourceKind::MetricAlarm => cloudwatch::delete(&clients.cloudwatch, id).await,
+    adapter(current.id.kind).tag(cx, current, tags).await?;
+    if let Some(arn) = &current.arn {
+        cx.cache.forget_owner(arn);
     }
+    Ok(())
 }
 
-/// Names of the graph's resources of one kind.
-fn desired_names(graph: &DesiredGraph, kind: ResourceKind) -> BTreeSet<String> {
-    graph
-        .resources
-        .iter()
-        .filter(|r| r.id.kind == kind)
-        .map(|r| r.id.name.clone())
-        .collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_can_be_observed_in_some_order() {
+        let mut done: Vec<ResourceKind> = Vec::new();
+        while done.len() < ResourceKind::VARIANTS.len() {
+            let next = ResourceKind::VARIANTS.iter().find(|k| {
+                !done.contains(k) && adapter(**k).after().iter().all(|a| done.contains(a))
+            });
+            done.push(*next.expect("no cycle among the adapters' `after`"));
+        }
+    }
 }

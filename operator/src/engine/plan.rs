@@ -1,114 +1,150 @@
 //! `plan(diff)`: the ordered actions that bring AWS to the desired graph.
 //!
 //! - Missing → `Create` with every desired and create-only field.
-//! - Differs → `Update`; but a change to a field that cannot change in place
-//!   ([`immutable_fields`]) replaces the resource: `Delete` then `Create` of the same id for
-//!   stateless kinds, and for stateful kinds too when `policy.allowReplacement` is set;
-//!   otherwise it is refused as `ReplacementRequired`.
+//! - Observed under our name but not tagged as ours → `Conflict` (never touched), or with
+//!   `policy.adopt`, `Adopt` (tag it ours) and then as below.
+//! - Busy (AWS is creating, modifying, draining, rolling out) → `Wait`: nothing is written.
+//! - Failed (its last change failed), or held by the caller (a failure recorded for the
+//!   current generation) → `Blocked`, and so is every resource it references: not written
+//!   again until the spec changes.
+//! - Differs → `Update`; but a change to a field the kind cannot change in place
+//!   ([`Rules::replace_on`](super::kinds::Rules)) replaces the resource: `Delete` then
+//!   `Create` for stateless kinds, and for stateful kinds too when `policy.allowReplacement`
+//!   is set; otherwise it is refused as `ReplacementRequired`.
 //! - Matches → `NoOp`.
-//! - Orphaned → `Delete`; a stateful resource only when `policy.deletion` is `delete`,
-//!   otherwise it is retained and the plan has no action for it.
-//! - A task definition that is created or updated gets a new revision, so the service
-//!   running that family is updated to roll onto it (its `taskDefinition` field changes to
-//!   `"{family} (new revision)"`; the adapter deploys the family's latest revision).
+//! - Orphaned → `Delete`; a stateful one only under `policy.deletion: delete`, otherwise it is
+//!   retained and the plan has no action for it. A busy orphan → `Wait`.
+//! - A reference follows its target: when the target is created, replaced, or updated into a
+//!   new revision ([`Rules::revisioned`](super::kinds::Rules)), the referring field changes to
+//!   an ARN known only after apply, so the referrer is updated after its target.
 //!
 //! Ignore rules (`policy.ignore`) were applied when the graph was built: an ignored field is
 //! create-only, never compared, so it never reaches an update.
 //!
-//! Creates, updates and no-ops come in graph (dependency) order, a replacement's delete right
-//! before its create; deletes of orphans come last, in reverse dependency order.
+//! Desired resources come in graph (dependency) order, a replacement's delete right before
+//! its create; deletes of orphans come last, dependents first.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeSet, HashMap};
-use std::fmt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::Value;
-
-use super::diff::{normalize, DiffState, ResourceDiff};
+use super::diff::{after_apply, current, DiffState, ResourceDiff};
+use super::kinds::Rules;
 use super::resource::{
-    Action, Change, Desired, DesiredGraph, FieldChange, Plan, ResourceId, ResourceKind,
+    Action, Change, Desired, DesiredGraph, FieldChange, Observed, Owner, Phase, Plan, ResourceId,
 };
 use crate::spec::{DeletionPolicy, Policy};
 
-/// Appended to a family name in the `taskDefinition` change of a service that must roll onto
-/// its task definition's new revision.
-pub const NEW_REVISION: &str = " (new revision)";
-
-/// Fields of `kind` that AWS cannot change in place: changing one replaces the resource.
-pub fn immutable_fields(kind: ResourceKind) -> &'static [&'static str] {
-    match kind {
-        ResourceKind::EcsService => &["cluster"],
-        ResourceKind::ScalingPolicy => &["resourceId", "policyType"],
-        ResourceKind::EcsCluster
-        | ResourceKind::LogGroup
-        | ResourceKind::TaskDefinition
-        | ResourceKind::ScalableTarget
-        | ResourceKind::MetricAlarm => &[],
-    }
-}
+/// Resources the caller holds back, with the reason (failures recorded for this generation).
+pub type Holds = BTreeMap<ResourceId, String>;
 
 /// Orders the actions that turn what was observed into the desired graph.
-pub fn plan(graph: &DesiredGraph, diffs: &[ResourceDiff], policy: &Policy) -> Plan {
+pub fn plan(graph: &DesiredGraph, diffs: &[ResourceDiff], policy: &Policy, holds: &Holds) -> Plan {
     let by_id: HashMap<&ResourceId, &ResourceDiff> = diffs.iter().map(|d| (&d.id, d)).collect();
+    let blocked = blocked(graph, &by_id, holds);
     let mut actions = Vec::new();
     for desired in &graph.resources {
         let Some(diff) = by_id.get(&desired.id) else {
             continue;
         };
-        let changes = match &diff.state {
-            DiffState::Missing => vec![Change::Create {
-                fields: create_fields(desired),
+        let changes = match blocked.get(&desired.id) {
+            Some(reason) if diff.state != DiffState::Matches => vec![Change::Blocked {
+                reason: reason.clone(),
             }],
-            DiffState::Differs(changes) => {
-                changed(desired, changes, desired.id.kind.is_stateful(), policy)
-            }
-            // A desired resource is never an orphan; nothing to do if a caller says so.
-            DiffState::Matches | DiffState::Orphaned => vec![Change::NoOp],
+            _ => desired_changes(desired, diff, policy),
         };
         actions.extend(changes.into_iter().map(|change| Action {
             resource: desired.id.clone(),
             change,
         }));
     }
-    roll_services_onto_new_revisions(graph, &by_id, &mut actions);
-
-    let desired: BTreeSet<&ResourceId> = graph.resources.iter().map(|d| &d.id).collect();
-    let mut deletes: Vec<Action> = diffs
-        .iter()
-        .filter(|d| d.state == DiffState::Orphaned && !desired.contains(&d.id))
-        .filter_map(|d| {
-            orphan_change(d.id.kind.is_stateful(), policy).map(|change| Action {
-                resource: d.id.clone(),
-                change,
-            })
-        })
-        .collect();
-    deletes.sort_by(|a, b| {
-        let key = |a: &Action| (Reverse(a.resource.kind), a.resource.name.clone());
-        key(a).cmp(&key(b))
-    });
-    actions.extend(deletes);
+    follow_references(graph, &by_id, &mut actions);
+    actions.extend(orphan_actions(diffs, policy));
     Plan { actions }
 }
 
 impl Plan {
-    /// Nothing to create, update, delete or refuse.
+    /// Nothing to create, update, delete, wait for or refuse.
     pub fn is_noop(&self) -> bool {
         self.actions.iter().all(|a| a.change == Change::NoOp)
     }
-
-    /// A terraform-like text rendering: `+` create, `~` update, `-` delete, `!` refused
-    /// replacement, each field on an indented line, values as compact JSON; no-ops left out;
-    /// a summary line at the end.
-    pub fn render_text(&self) -> String {
-        Text(self).to_string()
-    }
 }
 
-/// Every desired and create-only field, as changes from nothing, in field-name order.
+/// Held resources, failed ones, and every resource they reference, with the reason.
+fn blocked(
+    graph: &DesiredGraph,
+    by_id: &HashMap<&ResourceId, &ResourceDiff>,
+    holds: &Holds,
+) -> Holds {
+    let mut out = holds.clone();
+    for diff in by_id.values() {
+        if let Some(Observed {
+            phase: Phase::Failed(reason),
+            ..
+        }) = &diff.observed
+        {
+            out.entry(diff.id.clone()).or_insert_with(|| reason.clone());
+        }
+    }
+    for desired in &graph.resources {
+        let Some(reason) = out.get(&desired.id).cloned() else {
+            continue;
+        };
+        for r in desired.references.values() {
+            for target in r.reference.targets() {
+                let because = format!("{reason} (held with {})", desired.id);
+                out.entry(target.clone()).or_insert(because);
+            }
+        }
+    }
+    out
+}
+
+fn desired_changes(desired: &Desired, diff: &ResourceDiff, policy: &Policy) -> Vec<Change> {
+    let Some(observed) = &diff.observed else {
+        return vec![Change::Create {
+            fields: create_fields(desired),
+        }];
+    };
+    let mut out = Vec::new();
+    if observed.owner != Owner::Ours {
+        if !policy.adopt {
+            return vec![Change::Conflict {
+                reason: conflict_reason(&observed.owner),
+            }];
+        }
+        out.push(Change::Adopt);
+    }
+    match (&observed.phase, &diff.state) {
+        (Phase::Busy(reason), _) => out.push(Change::Wait {
+            reason: reason.clone(),
+        }),
+        (_, DiffState::Differs(changes)) => {
+            out.extend(changed(desired.id.kind.rules(), desired, changes, policy))
+        }
+        (_, DiffState::Missing | DiffState::Matches | DiffState::Orphaned) => {
+            out.push(Change::NoOp)
+        }
+    }
+    out
+}
+
+fn conflict_reason(owner: &Owner) -> String {
+    let whose = match owner {
+        Owner::Other(env) => format!("tagged as environment {env:?}'s"),
+        Owner::Untagged | Owner::Ours => "not tagged by Plumb".to_owned(),
+    };
+    format!(
+        "a resource with this name exists and is {whose}; it is left as it is (set policy.adopt to take it over)"
+    )
+}
+
+/// Every desired and create-only field (references as known after apply), as changes from
+/// nothing, in field-name order.
 fn create_fields(desired: &Desired) -> Vec<FieldChange> {
     let mut all = desired.create_only.clone();
     all.extend(desired.fields.clone());
+    for (field, r) in &desired.references {
+        all.insert(field.clone(), after_apply(&r.reference.targets()));
+    }
     all.into_iter()
         .map(|(field, value)| FieldChange {
             field,
@@ -118,201 +154,166 @@ fn create_fields(desired: &Desired) -> Vec<FieldChange> {
         .collect()
 }
 
-/// How a resource with changed fields is brought in line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Decision {
-    InPlace,
-    Replace,
-    /// Names the immutable fields that changed.
-    Refuse(Vec<String>),
-}
-
-fn decide(
-    kind: ResourceKind,
-    changes: &[FieldChange],
-    stateful: bool,
-    allow_replacement: bool,
-) -> Decision {
-    let immutable = immutable_fields(kind);
-    let blocking: Vec<String> = changes
-        .iter()
-        .filter(|c| immutable.contains(&c.field.as_str()))
-        .map(|c| c.field.clone())
-        .collect();
-    if blocking.is_empty() {
-        Decision::InPlace
-    } else if stateful && !allow_replacement {
-        Decision::Refuse(blocking)
-    } else {
-        Decision::Replace
-    }
-}
-
+/// An update, or a replacement when a field the kind cannot change in place differs (refused
+/// for a stateful kind unless the policy allows it).
 fn changed(
+    rules: &Rules,
     desired: &Desired,
     changes: &[FieldChange],
-    stateful: bool,
     policy: &Policy,
 ) -> Vec<Change> {
-    if changes.is_empty() {
-        return vec![Change::NoOp];
-    }
-    match decide(desired.id.kind, changes, stateful, policy.allow_replacement) {
-        Decision::InPlace => vec![Change::Update {
+    let blocking: Vec<&str> = changes
+        .iter()
+        .map(|c| c.field.as_str())
+        .filter(|f| rules.replace_on.contains(f))
+        .collect();
+    if blocking.is_empty() {
+        vec![Change::Update {
             fields: changes.to_vec(),
-        }],
-        Decision::Replace => vec![
+        }]
+    } else if rules.stateful && !policy.allow_replacement {
+        vec![Change::ReplacementRequired {
+            reason: format!(
+                "{} cannot change in place and policy.allowReplacement is false",
+                blocking.join(", ")
+            ),
+            fields: changes.to_vec(),
+        }]
+    } else {
+        vec![
             Change::Delete,
             Change::Create {
                 fields: create_fields(desired),
             },
-        ],
-        Decision::Refuse(fields) => vec![Change::ReplacementRequired {
-            reason: format!(
-                "{} cannot change in place and policy.allowReplacement is false",
-                fields.join(", ")
-            ),
-            fields: changes.to_vec(),
-        }],
+        ]
     }
 }
 
-/// Orphans are deleted, except stateful ones whose deletion the policy does not allow: those
-/// are retained (no action).
-fn orphan_change(stateful: bool, policy: &Policy) -> Option<Change> {
-    (!stateful || policy.deletion == DeletionPolicy::Delete).then_some(Change::Delete)
+/// Whether `id` gets a new ARN in this plan: created, replaced, or a new revision.
+fn gets_new_arn(actions: &[Action], id: &ResourceId) -> bool {
+    actions
+        .iter()
+        .filter(|a| &a.resource == id)
+        .any(|a| match a.change {
+            Change::Create { .. } => true,
+            Change::Update { .. } => id.kind.rules().revisioned,
+            _ => false,
+        })
 }
 
-/// A created or updated task definition is a new revision; each service running that family
-/// must roll onto it. The service's `taskDefinition` change goes from what it runs to
-/// `"{family} (new revision)"`. A service being created, replaced or refused is left alone,
-/// and so is one whose `taskDefinition` is not managed (ignored).
-fn roll_services_onto_new_revisions(
+/// A referrer whose target gets a new ARN is updated after it: its no-op becomes an update,
+/// or its update gains the field. Referrers being created, replaced, refused or waited on are
+/// left as they are.
+fn follow_references(
     graph: &DesiredGraph,
-    diffs: &HashMap<&ResourceId, &ResourceDiff>,
+    by_id: &HashMap<&ResourceId, &ResourceDiff>,
     actions: &mut [Action],
 ) {
-    let revised: BTreeSet<&str> = actions
-        .iter()
-        .filter(|a| a.resource.kind == ResourceKind::TaskDefinition)
-        .filter(|a| matches!(a.change, Change::Create { .. } | Change::Update { .. }))
-        .map(|a| a.resource.name.as_str())
-        .collect();
-    if revised.is_empty() {
-        return;
-    }
-    let families: HashMap<&ResourceId, String> = graph
-        .resources
-        .iter()
-        .filter(|d| d.id.kind == ResourceKind::EcsService)
-        .filter_map(|d| {
-            let family = d.fields.get("taskDefinition")?.as_str()?;
-            revised.contains(family).then(|| (&d.id, family.to_owned()))
-        })
-        .collect();
-    for action in actions.iter_mut() {
-        let Some(family) = families.get(&action.resource) else {
+    let mut moved: Vec<(usize, FieldChange)> = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        if !matches!(action.change, Change::NoOp | Change::Update { .. }) {
+            continue;
+        }
+        let Some(desired) = graph.get(&action.resource) else {
             continue;
         };
-        let from = diffs
-            .get(&action.resource)
-            .and_then(|d| d.observed.as_ref())
-            .and_then(|o| o.fields.get("taskDefinition"))
-            .map(|v| normalize(ResourceKind::EcsService, "taskDefinition", v))
-            .filter(|v| !v.is_null());
-        let to = Some(Value::String(format!("{family}{NEW_REVISION}")));
+        let observed = by_id.get(&desired.id).and_then(|d| d.observed.as_ref());
+        for (field, r) in desired.references.iter().filter(|(_, r)| r.managed) {
+            let targets = r.reference.targets();
+            if targets.iter().any(|t| gets_new_arn(actions, t)) {
+                let from = observed.and_then(|o| current(desired.id.kind, field, o));
+                let to = Some(after_apply(&targets));
+                moved.push((
+                    i,
+                    FieldChange {
+                        field: field.clone(),
+                        from,
+                        to,
+                    },
+                ));
+            }
+        }
+    }
+    for (i, change) in moved {
+        let action = &mut actions[i];
         match &mut action.change {
             Change::NoOp => {
                 action.change = Change::Update {
-                    fields: vec![FieldChange {
-                        field: "taskDefinition".to_owned(),
-                        from,
-                        to,
-                    }],
-                };
+                    fields: vec![change],
+                }
             }
             Change::Update { fields } => {
-                match fields.iter_mut().find(|f| f.field == "taskDefinition") {
-                    Some(existing) => existing.to = to,
-                    None => {
-                        fields.push(FieldChange {
-                            field: "taskDefinition".to_owned(),
-                            from,
-                            to,
-                        });
-                        fields.sort_by(|a, b| a.field.cmp(&b.field));
-                    }
-                }
+                fields.retain(|f| f.field != change.field);
+                fields.push(change);
+                fields.sort_by(|a, b| a.field.cmp(&b.field));
             }
-            Change::Create { .. } | Change::Delete | Change::ReplacementRequired { .. } => {}
+            _ => {}
         }
     }
 }
 
-/// The text form of a plan.
-struct Text<'a>(&'a Plan);
+/// Orphans that go (or are waited on), dependents first: a resource is deleted before what it
+/// depends on. A stateful orphan is retained unless `policy.deletion` is `delete`.
+fn orphan_actions(diffs: &[ResourceDiff], policy: &Policy) -> Vec<Action> {
+    let orphans: BTreeMap<&ResourceId, &Observed> = diffs
+        .iter()
+        .filter(|d| d.state == DiffState::Orphaned)
+        .filter(|d| !d.id.kind.is_stateful() || policy.deletion == DeletionPolicy::Delete)
+        .filter_map(|d| d.observed.as_ref().map(|o| (&d.id, o)))
+        .collect();
+    dependents_first(&orphans)
+        .into_iter()
+        .map(|id| {
+            let change = match &orphans[id].phase {
+                Phase::Busy(reason) => Change::Wait {
+                    reason: reason.clone(),
+                },
+                Phase::Ready | Phase::Failed(_) => Change::Delete,
+            };
+            Action {
+                resource: id.clone(),
+                change,
+            }
+        })
+        .collect()
+}
 
-impl fmt::Display for Text<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut create, mut update, mut delete, mut refused) = (0, 0, 0, 0);
-        for action in &self.0.actions {
-            let id = &action.resource;
-            match &action.change {
-                Change::NoOp => {}
-                Change::Create { fields } => {
-                    create += 1;
-                    writeln!(f, "+ {id}")?;
-                    for c in fields {
-                        writeln!(f, "    + {} = {}", c.field, value(&c.to))?;
-                    }
-                }
-                Change::Update { fields } => {
-                    update += 1;
-                    writeln!(f, "~ {id}")?;
-                    write_changes(f, fields)?;
-                }
-                Change::Delete => {
-                    delete += 1;
-                    writeln!(f, "- {id}")?;
-                }
-                Change::ReplacementRequired { reason, fields } => {
-                    refused += 1;
-                    writeln!(f, "! {id} (replacement required: {reason})")?;
-                    write_changes(f, fields)?;
-                }
+/// The orphans ordered so that each comes before everything it depends on; among those free
+/// to go, by id. A dependency cycle (which AWS does not allow) falls back to id order.
+fn dependents_first<'a>(orphans: &BTreeMap<&'a ResourceId, &Observed>) -> Vec<&'a ResourceId> {
+    // How many orphans still depend on each one.
+    let mut needed_by: BTreeMap<&ResourceId, usize> = orphans.keys().map(|id| (*id, 0)).collect();
+    for o in orphans.values() {
+        for dep in &o.depends_on {
+            if let Some(n) = needed_by.get_mut(dep) {
+                *n += 1;
             }
         }
-        if create + update + delete + refused == 0 {
-            writeln!(f, "No changes.")
-        } else {
-            writeln!(
-                f,
-                "Plan: {create} to create, {update} to update, {delete} to delete, {refused} refused."
-            )
+    }
+    let mut order = Vec::with_capacity(orphans.len());
+    let mut done: BTreeSet<&ResourceId> = BTreeSet::new();
+    while order.len() < orphans.len() {
+        let next = needed_by
+            .iter()
+            .find(|(id, n)| **n == 0 && !done.contains(*id))
+            .or_else(|| needed_by.iter().find(|(id, _)| !done.contains(*id)))
+            .map(|(id, _)| *id);
+        let Some(id) = next else { break };
+        done.insert(id);
+        order.push(id);
+        for dep in &orphans[id].depends_on {
+            if let Some(n) = needed_by.get_mut(dep) {
+                *n = n.saturating_sub(1);
+            }
         }
     }
-}
-
-fn write_changes(f: &mut fmt::Formatter<'_>, fields: &[FieldChange]) -> fmt::Result {
-    for c in fields {
-        writeln!(
-            f,
-            "    ~ {}: {} → {}",
-            c.field,
-            value(&c.from),
-            value(&c.to)
-        )?;
-    }
-    Ok(())
-}
-
-fn value(v: &Option<Value>) -> String {
-    match v {
-        Some(v) => v.to_string(),
-        None => "(absent)".to_owned(),
-    }
+    order
 }
 
 #[cfg(test)]
 #[path = "tests/plan.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests/plan_cases.rs"]
+mod cases;

@@ -104,8 +104,10 @@ pub struct Service {
     pub task_role_arn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<Deployment>,
+    /// Rolling deployment bounds and the circuit breaker; written into the stored spec with
+    /// AWS's own defaults when left out, so `plumb get -o yaml` shows what is managed.
+    #[serde(default)]
+    pub deployment: Deployment,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<Autoscaling>,
 }
@@ -136,7 +138,7 @@ fn default_health_retries() -> u32 {
     3
 }
 
-/// Rolling deployment bounds. The deployment circuit breaker with rollback is always on.
+/// Rolling deployment bounds and the deployment circuit breaker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deployment {
@@ -144,6 +146,43 @@ pub struct Deployment {
     pub minimum_healthy_percent: u32,
     #[serde(default = "default_max_percent")]
     pub maximum_percent: u32,
+    /// Stops a deployment whose tasks keep failing (and rolls back); on unless turned off.
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreaker,
+}
+
+impl Default for Deployment {
+    fn default() -> Self {
+        Self {
+            minimum_healthy_percent: default_min_healthy(),
+            maximum_percent: default_max_percent(),
+            circuit_breaker: CircuitBreaker::default(),
+        }
+    }
+}
+
+/// ECS's deployment circuit breaker: a deployment whose tasks keep failing is stopped and, with
+/// `rollback`, the service returns to its last completed deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CircuitBreaker {
+    #[serde(default = "yes")]
+    pub enable: bool,
+    #[serde(default = "yes")]
+    pub rollback: bool,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        Self {
+            enable: true,
+            rollback: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_min_healthy() -> u32 {

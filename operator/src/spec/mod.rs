@@ -108,6 +108,12 @@ pub struct Policy {
     /// Stateful resources (databases, caches, brokers) are never replaced unless this is true.
     #[serde(default)]
     pub allow_replacement: bool,
+    /// Take over resources that already carry the names Plumb derives but are not tagged as
+    /// this environment's (created by hand or by Terraform): they are tagged as ours on the
+    /// first reconcile and managed from then on. Without it such a resource is a conflict,
+    /// reported and never touched.
+    #[serde(default)]
+    pub adopt: bool,
     /// Field paths Plumb neither reports nor corrects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<IgnoreRule>,
@@ -196,16 +202,24 @@ pub struct Condition {
     pub last_transition_time: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceStatus {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arn: Option<String>,
+    /// AWS's own status word, `Present` when it has none, or `Missing`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// `Ready`, `Busy`, `Failed`, `Missing` or `Conflict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The generation whose change of this resource failed (a rolled-back deployment): the
+    /// resource is not written again until the spec moves past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_generation: Option<i64>,
 }
 
 impl Environment {

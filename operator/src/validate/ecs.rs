@@ -448,7 +448,7 @@ fn health_check(cx: &mut Ctx<'_>, base: &str, svc: &Service) {
 }
 
 fn deployment(cx: &mut Ctx<'_>, base: &str, svc: &Service) {
-    let Some(d) = &svc.deployment else { return };
+    let d = &svc.deployment;
     let base = format!("{base}.deployment");
     let (min, max) = (d.minimum_healthy_percent, d.maximum_percent);
     if !in_range(

@@ -11,6 +11,9 @@ use plumb_operator::aws::AwsConfig;
 /// How long moto may take to answer after it was started.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Tasks moto reports running for every service (see `Moto::start`).
+pub const MOTO_RUNNING_TASKS: &str = "100000";
+
 /// A moto server on a free loopback port, killed when dropped.
 pub struct Moto {
     pub endpoint: String,
@@ -26,6 +29,10 @@ impl Moto {
             let port = free_port();
             let mut child = Command::new(&binary)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                // moto keeps a deployment IN_PROGRESS until as many tasks run as desired, and
+                // runs none by itself; this many running makes every rollout COMPLETED at
+                // once, as AWS reports it once a deployment reached steady state.
+                .env("MOTO_ECS_SERVICE_RUNNING", MOTO_RUNNING_TASKS)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()

@@ -8,8 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// A fake AWS endpoint (JSON protocols) answering every request with HTTP 400
-/// `ThrottlingException`, as AWS does when an account's request rate is exceeded.
+/// A fake AWS endpoint answering every request with HTTP 400 `ThrottlingException` (JSON
+/// protocols) or `Throttling` (query protocol), as AWS does when an account's request rate is exceeded.
 pub struct Throttler {
     pub endpoint: String,
     task: JoinHandle<()>,
@@ -75,12 +75,24 @@ async fn throttle(mut stream: TcpStream) {
         }
         request.extend_from_slice(&buf[..n]);
     }
-    let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
-    let response = format!(
-        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         x-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    // Query-protocol services (CloudWatch) send forms and read XML errors; the others JSON.
+    let query = head.contains("content-type: application/x-www-form-urlencoded");
+    let response = if query {
+        let body = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>\
+                    <Message>Rate exceeded</Message></Error><RequestId>0</RequestId></ErrorResponse>";
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        let body = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+        format!(
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1\r\n\
+             x-amzn-ErrorType: ThrottlingException\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.shutdown().await;
 }

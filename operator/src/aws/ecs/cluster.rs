@@ -1,30 +1,37 @@
 //! The ECS cluster: capacity providers, default capacity provider, Container Insights.
 
-use std::collections::BTreeSet;
+use aws_sdk_ecs::types::{Cluster as SdkCluster, ClusterField, ClusterSetting, ClusterSettingName};
 
-use aws_sdk_ecs::types::{Cluster, ClusterField, ClusterSetting, ClusterSettingName};
-use aws_sdk_ecs::Client;
-
-use super::{ecs_tags, has_env_tag, strategy, SERVICE};
-use crate::aws::error::{absent_on, AwsError, OpResult};
-use crate::aws::fields::{sorted_set, Out, View};
-use crate::engine::{Desired, Observed, ResourceId, ResourceKind};
+use super::{ecs_tags, owner, strategy, tag, SERVICE};
+use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
+use crate::aws::error::{absent_on, OpResult};
+use crate::aws::fields::{Out, View};
+use crate::engine::values::string_set;
+use crate::engine::{DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind};
+use crate::names;
 
 const INSIGHTS: &str = "containerInsights";
 
-/// The named clusters that exist and are desired or tagged as `env`'s.
-pub(crate) async fn observe(
-    client: &Client,
-    env: &str,
-    names: &BTreeSet<String>,
-    desired: &BTreeSet<String>,
-) -> Result<Vec<Observed>, AwsError> {
-    if names.is_empty() {
-        return Ok(Vec::new());
-    }
-    let out = client
+impl_adapter!(
+    Cluster,
+    after: [],
+    observe: observe,
+    create: create,
+    update: update,
+    delete: delete,
+    tag: tag,
+);
+
+/// `{env}-cluster` (whether or not the spec has ECS: a dropped ECS part leaves an orphan),
+/// and any other cluster the graph names. One DescribeClusters.
+async fn observe(cx: Cx<'_>, graph: &DesiredGraph, _: &ObservedState) -> Result<Vec<Observed>> {
+    let mut names = graph.names(ResourceKind::EcsCluster);
+    names.insert(names::ecs_cluster(cx.env));
+    let out = cx
+        .clients
+        .ecs
         .describe_clusters()
-        .set_clusters(Some(names.iter().cloned().collect()))
+        .set_clusters(Some(names.into_iter().collect()))
         .include(ClusterField::Settings)
         .include(ClusterField::Tags)
         .send()
@@ -34,17 +41,16 @@ pub(crate) async fn observe(
         .clusters()
         .iter()
         .filter(|c| c.status() != Some("INACTIVE"))
-        .filter(|c| {
-            let name = c.cluster_name().unwrap_or_default();
-            desired.contains(name) || has_env_tag(c.tags(), env)
-        })
-        .map(observed)
+        .map(|c| observed(cx.env, c))
         .collect())
 }
 
-fn observed(c: &Cluster) -> Observed {
+fn observed(env: &str, c: &SdkCluster) -> Observed {
     let mut f = Out::default();
-    f.set("capacityProviders", sorted_set(c.capacity_providers()));
+    f.set(
+        "capacityProviders",
+        string_set(c.capacity_providers().iter().map(String::as_str)),
+    );
     f.opt(
         "defaultCapacityProvider",
         c.default_capacity_provider_strategy()
@@ -58,24 +64,25 @@ fn observed(c: &Cluster) -> Observed {
             .find(|s| s.name() == Some(&ClusterSettingName::ContainerInsights))
             .and_then(|s| s.value()),
     );
-    Observed {
-        id: ResourceId::new(
-            ResourceKind::EcsCluster,
-            c.cluster_name().unwrap_or_default(),
-        ),
-        arn: c.cluster_arn().map(str::to_owned),
-        status: c.status().map(str::to_owned),
-        fields: f.0,
-    }
+    let id = ResourceId::new(
+        ResourceKind::EcsCluster,
+        c.cluster_name().unwrap_or_default(),
+    );
+    let mut o = Observed::new(id, c.cluster_arn().map(str::to_owned), f.0);
+    o.status = c.status().map(str::to_owned);
+    o.owner = owner(env, c.tags());
+    o
 }
 
-pub(crate) async fn create(client: &Client, desired: &Desired) -> Result<Observed, AwsError> {
-    let view = View::for_create(desired);
-    let mut request = client
+async fn create(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    let view = View::for_create(w.desired);
+    let mut request = cx
+        .clients
+        .ecs
         .create_cluster()
-        .cluster_name(&desired.id.name)
+        .cluster_name(&w.desired.id.name)
         .set_capacity_providers(view.strings("capacityProviders")?)
-        .set_tags(Some(ecs_tags(&desired.tags)));
+        .set_tags(Some(ecs_tags(&w.desired.tags)));
     if let Some(provider) = view.str("defaultCapacityProvider")? {
         request = request.default_capacity_provider_strategy(strategy(provider)?);
     }
@@ -83,49 +90,53 @@ pub(crate) async fn create(client: &Client, desired: &Desired) -> Result<Observe
         request = request.settings(insights_setting(insights));
     }
     let out = request.send().await.op(SERVICE, "CreateCluster")?;
-    Ok(out.cluster().map_or_else(|| view.observed(None), observed))
+    Ok(out
+        .cluster()
+        .map_or_else(|| view.observed(None), |c| observed(cx.env, c)))
 }
 
-pub(crate) async fn update(
-    client: &Client,
-    desired: &Desired,
-    current: Option<&Observed>,
-    changed: &BTreeSet<&str>,
-) -> Result<Observed, AwsError> {
-    let view = View::for_update(desired, current);
+async fn update(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    let view = View::for_update(w.desired, w.current);
+    let name = &w.desired.id.name;
     let mut last = None;
-    if changed.contains("capacityProviders") || changed.contains("defaultCapacityProvider") {
+    if w.any_changed(&["capacityProviders", "defaultCapacityProvider"]) {
         let default = view
             .str("defaultCapacityProvider")?
             .map(strategy)
             .transpose()?;
-        let out = client
+        let out = cx
+            .clients
+            .ecs
             .put_cluster_capacity_providers()
-            .cluster(&desired.id.name)
+            .cluster(name)
             .set_capacity_providers(Some(view.strings("capacityProviders")?.unwrap_or_default()))
             .set_default_capacity_provider_strategy(Some(default.into_iter().collect()))
             .send()
             .await
             .op(SERVICE, "PutClusterCapacityProviders")?;
-        last = out.cluster().map(observed);
+        last = out.cluster().map(|c| observed(cx.env, c));
     }
-    if changed.contains(INSIGHTS) {
-        let out = client
+    if w.changed(INSIGHTS) {
+        let out = cx
+            .clients
+            .ecs
             .update_cluster()
-            .cluster(&desired.id.name)
+            .cluster(name)
             .settings(insights_setting(view.req_str(INSIGHTS)?))
             .send()
             .await
             .op(SERVICE, "UpdateCluster")?;
-        last = out.cluster().map(observed);
+        last = out.cluster().map(|c| observed(cx.env, c));
     }
-    Ok(last.unwrap_or_else(|| view.observed(None)))
+    Ok(last.unwrap_or_else(|| view.observed(w.current.and_then(|c| c.arn.clone()))))
 }
 
-pub(crate) async fn delete(client: &Client, id: &ResourceId) -> Result<(), AwsError> {
-    let result = client
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+    let result = cx
+        .clients
+        .ecs
         .delete_cluster()
-        .cluster(&id.name)
+        .cluster(&current.id.name)
         .send()
         .await
         .op(SERVICE, "DeleteCluster");

@@ -6,21 +6,26 @@ use std::collections::BTreeSet;
 use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, DeploymentCircuitBreaker, DeploymentConfiguration,
-    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Service, ServiceField,
+    DeploymentRolloutState, LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags,
+    Service as SdkService, ServiceField,
 };
 use aws_sdk_ecs::Client;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
-use super::task_definition::family_revision;
-use super::{ecs_tags, has_env_tag, strategy, SERVICE};
-use crate::aws::error::{absent_on, AwsError, OpResult};
-use crate::aws::fields::{sorted_set, Out, View};
-use crate::aws::join::{join_chunked, BoxFuture};
-use crate::engine::{Desired, Observed, ResourceId, ResourceKind};
+use super::{ecs_tags, owner, strategy, tag, SERVICE};
+use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
+use crate::aws::error::{absent_on, OpResult};
+use crate::aws::fields::{Out, View};
+use crate::engine::kinds::{FAILED_REVISION, ROLLOUT_STATE};
+use crate::engine::values::{arn_name, family_revision, string_set};
+use crate::engine::{DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind};
 use crate::names;
 
 /// DescribeServices takes at most this many services a call.
 const DESCRIBE_BATCH: usize = 10;
+/// The largest page ListServices returns (its default is 10).
+const LIST_PAGE: i32 = 100;
 const PARALLEL_DESCRIBES: usize = 5;
 const TASK_DEFINITION: &str = "taskDefinition";
 const CIRCUIT_BREAKER: &str = "deploymentCircuitBreaker";
@@ -34,76 +39,67 @@ const GONE: &[&str] = &[
     "ClusterNotFoundException",
 ];
 
-/// The desired services that exist in `cluster`, and the cluster's other services tagged as
-/// `env`'s (orphans): one ListServices page per 100 services, one DescribeServices per 10.
-pub(crate) async fn observe(
-    client: &Client,
-    env: &str,
-    cluster: &str,
-    desired: &BTreeSet<String>,
-) -> Result<Vec<Observed>, AwsError> {
-    let Some(listed) = list(client, cluster).await? else {
+impl_adapter!(
+    Service,
+    after: [ResourceKind::EcsCluster],
+    observe: observe,
+    create: create,
+    update: update,
+    delete: delete,
+    tag: tag,
+);
+
+/// Every service in the environment's cluster: ListServices in pages of 100, then
+/// DescribeServices ten at a time. INACTIVE services are gone; DRAINING ones are reported
+/// (their phase is Busy) so nothing is created over them.
+async fn observe(cx: Cx<'_>, graph: &DesiredGraph, seen: &ObservedState) -> Result<Vec<Observed>> {
+    let cluster = names::ecs_cluster(cx.env);
+    let cluster_id = ResourceId::new(ResourceKind::EcsCluster, cluster.clone());
+    if !seen.contains_key(&cluster_id) {
+        return Ok(Vec::new());
+    }
+    let client = &cx.clients.ecs;
+    let Some(listed) = list(client, &cluster).await? else {
         return Ok(Vec::new());
     };
-    let names: Vec<String> = desired
-        .iter()
-        .cloned()
-        .chain(listed)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let calls: Vec<BoxFuture<'_, Result<Vec<Service>, AwsError>>> = names
+    let mut names = graph.names(ResourceKind::EcsService);
+    names.extend(listed);
+    let names: Vec<String> = names.into_iter().collect();
+    let calls: Vec<_> = names
         .chunks(DESCRIBE_BATCH)
-        .map(|chunk| Box::pin(describe(client, cluster, chunk)) as BoxFuture<'_, _>)
+        .map(|chunk| describe(client, &cluster, chunk))
         .collect();
-    let mut out = Vec::new();
-    for result in join_chunked(calls, PARALLEL_DESCRIBES).await {
-        out.extend(
-            result?
-                .iter()
-                .filter(|s| s.status() != Some("INACTIVE"))
-                .filter(|s| {
-                    desired.contains(s.service_name().unwrap_or_default())
-                        || has_env_tag(s.tags(), env)
-                })
-                .map(observed),
-        );
-    }
-    Ok(out)
+    let described: Vec<Vec<SdkService>> = futures::stream::iter(calls)
+        .buffered(PARALLEL_DESCRIBES)
+        .try_collect()
+        .await?;
+    Ok(described
+        .iter()
+        .flatten()
+        .filter(|s| s.status() != Some("INACTIVE"))
+        .map(|s| observed(cx.env, s))
+        .collect())
 }
 
 /// Names of the cluster's services; `None` when the cluster does not exist.
-async fn list(client: &Client, cluster: &str) -> Result<Option<Vec<String>>, AwsError> {
-    let mut names = Vec::new();
-    let mut token = None;
-    loop {
-        let result = client
-            .list_services()
-            .cluster(cluster)
-            .set_next_token(token)
-            .send()
-            .await
-            .op(SERVICE, "ListServices");
-        let Some(out) = absent_on(result, &["ClusterNotFoundException"])? else {
-            return Ok(None);
-        };
-        names.extend(
-            out.service_arns()
-                .iter()
-                .map(|arn| arn.rsplit('/').next().unwrap_or(arn).to_owned()),
-        );
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(Some(names));
-        }
-    }
+async fn list(client: &Client, cluster: &str) -> Result<Option<BTreeSet<String>>> {
+    let result: std::result::Result<Vec<String>, _> = client
+        .list_services()
+        .cluster(cluster)
+        .max_results(LIST_PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await;
+    let arns = absent_on(
+        result.op(SERVICE, "ListServices"),
+        &["ClusterNotFoundException"],
+    )?;
+    Ok(arns.map(|arns| arns.iter().map(|arn| arn_name(arn).to_owned()).collect()))
 }
 
-async fn describe(
-    client: &Client,
-    cluster: &str,
-    names: &[String],
-) -> Result<Vec<Service>, AwsError> {
+async fn describe(client: &Client, cluster: &str, names: &[String]) -> Result<Vec<SdkService>> {
     let out = client
         .describe_services()
         .cluster(cluster)
@@ -115,17 +111,11 @@ async fn describe(
     Ok(out.services().to_vec())
 }
 
-fn observed(s: &Service) -> Observed {
+fn observed(env: &str, s: &SdkService) -> Observed {
     let mut f = Out::default();
-    f.opt(
-        "cluster",
-        s.cluster_arn()
-            .map(|arn| arn.rsplit('/').next().unwrap_or(arn)),
-    );
-    f.opt(
-        TASK_DEFINITION,
-        s.task_definition().map(short_task_definition),
-    );
+    let cluster = s.cluster_arn().map(arn_name);
+    f.opt("cluster", cluster);
+    f.opt(TASK_DEFINITION, s.task_definition());
     f.set("desiredCount", s.desired_count());
     f.opt(
         "capacityProvider",
@@ -137,8 +127,12 @@ fn observed(s: &Service) -> Observed {
         .network_configuration()
         .and_then(|n| n.awsvpc_configuration())
     {
-        f.set("subnets", sorted_set(vpc.subnets()));
-        f.set("securityGroups", sorted_set(vpc.security_groups()));
+        f.set(
+            "subnets",
+            string_set(vpc.subnets().iter().map(String::as_str)),
+        );
+        let groups = vpc.security_groups().iter().map(String::as_str);
+        f.set("securityGroups", string_set(groups));
         f.opt(
             "assignPublicIp",
             vpc.assign_public_ip()
@@ -158,46 +152,46 @@ fn observed(s: &Service) -> Observed {
                 .map(|c| json!({"enable": c.enable(), "rollback": c.rollback()})),
         );
     }
-    Observed {
-        id: ResourceId::new(
-            ResourceKind::EcsService,
-            s.service_name().unwrap_or_default(),
-        ),
-        arn: s.service_arn().map(str::to_owned),
-        status: s.status().map(str::to_owned),
-        fields: f.0,
-    }
+    deployments(&mut f, s);
+    let name = s.service_name().unwrap_or_default();
+    let mut o = Observed::new(
+        ResourceId::new(ResourceKind::EcsService, name),
+        s.service_arn().map(str::to_owned),
+        f.0,
+    );
+    o.status = s.status().map(str::to_owned);
+    o.owner = owner(env, s.tags());
+    o.depends_on = cluster
+        .map(|c| ResourceId::new(ResourceKind::EcsCluster, c))
+        .into_iter()
+        .chain(
+            s.task_definition()
+                .and_then(family_revision)
+                .map(|(family, _)| ResourceId::new(ResourceKind::TaskDefinition, family)),
+        )
+        .collect();
+    o
 }
 
-/// A task definition ARN as `family:revision`.
-fn short_task_definition(arn: &str) -> String {
-    match family_revision(arn) {
-        Some((family, revision)) => format!("{family}:{revision}"),
-        None => arn.rsplit('/').next().unwrap_or(arn).to_owned(),
-    }
-}
-
-/// A service running its family's latest ACTIVE revision reports just the family name.
-pub(crate) fn show_latest(services: &mut [Observed], task_definitions: &[Observed]) {
-    for service in services {
-        let Some(running) = service.fields.get(TASK_DEFINITION).and_then(|v| v.as_str()) else {
-            continue;
-        };
-        let Some((family, revision)) = family_revision(running) else {
-            continue;
-        };
-        let latest = task_definitions
+/// The primary deployment's rollout state, and the revision of a deployment whose rollout
+/// FAILED (the circuit breaker stopped it).
+fn deployments(f: &mut Out, s: &SdkService) {
+    let deployments = s.deployments();
+    let primary = deployments
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY"))
+        .or(deployments.first());
+    f.opt(
+        ROLLOUT_STATE,
+        primary.and_then(|d| d.rollout_state()).map(|r| r.as_str()),
+    );
+    f.opt(
+        FAILED_REVISION,
+        deployments
             .iter()
-            .filter(|td| td.id.name == family)
-            .filter_map(|td| td.arn.as_deref().and_then(family_revision))
-            .any(|(_, latest)| latest == revision);
-        if latest {
-            let family = family.to_owned();
-            service
-                .fields
-                .insert(TASK_DEFINITION.to_owned(), json!(family));
-        }
-    }
+            .find(|d| d.rollout_state() == Some(&DeploymentRolloutState::Failed))
+            .and_then(|d| d.task_definition()),
+    );
 }
 
 /// The container a service's load balancer targets: the service's own name without the
@@ -209,114 +203,89 @@ fn container_name<'a>(env: &str, service: &'a str) -> &'a str {
         .unwrap_or(service)
 }
 
-pub(crate) async fn create(
-    client: &Client,
-    env: &str,
-    desired: &Desired,
-) -> Result<Observed, AwsError> {
-    let view = View::for_create(desired);
-    let name = &desired.id.name;
-    let mut request = client
+/// CreateService with the write's idempotency token, so a retried create makes one service.
+async fn create(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    let view = View::for_create(w.desired);
+    let name = &w.desired.id.name;
+    let mut request = cx
+        .clients
+        .ecs
         .create_service()
         .cluster(view.req_str("cluster")?)
         .service_name(name)
+        .client_token(w.token)
         .task_definition(view.req_str(TASK_DEFINITION)?)
         .set_desired_count(view.i32("desiredCount")?)
         .set_network_configuration(network(&view)?)
-        .set_load_balancers(load_balancers(&view, container_name(env, name))?)
+        .set_load_balancers(load_balancers(&view, container_name(cx.env, name))?)
         .set_deployment_configuration(deployment(&view)?)
         .propagate_tags(PropagateTags::Service)
-        .set_tags(Some(ecs_tags(&desired.tags)));
+        .set_tags(Some(ecs_tags(&w.desired.tags)));
     request = match view.str("capacityProvider")? {
         Some(provider) => request.capacity_provider_strategy(strategy(provider)?),
         None => request.launch_type(LaunchType::Fargate),
     };
     let out = request.send().await.op(SERVICE, "CreateService")?;
-    let mut observed = out.service().map_or_else(|| view.observed(None), observed);
-    // It was created with the family's latest revision.
-    observed.fields.insert(
-        TASK_DEFINITION.to_owned(),
-        json!(view.req_str(TASK_DEFINITION)?),
-    );
-    Ok(observed)
+    Ok(out
+        .service()
+        .map_or_else(|| view.observed(None), |s| observed(cx.env, s)))
 }
 
 /// One UpdateService with only what changed.
-pub(crate) async fn update(
-    client: &Client,
-    env: &str,
-    desired: &Desired,
-    current: Option<&Observed>,
-    changed: &BTreeSet<&str>,
-) -> Result<Observed, AwsError> {
-    if changed.contains("cluster") {
-        return Err(AwsError::Immutable {
-            resource: desired.id.clone(),
-            field: "cluster".to_owned(),
-        });
-    }
-    let view = View::for_update(desired, current);
-    let Some(request) = update_request(client, env, &view, changed)? else {
-        return Ok(view.observed(current.and_then(|c| c.arn.clone())));
+async fn update(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    let view = View::for_update(w.desired, w.current);
+    let Some(request) = update_request(&cx.clients.ecs, cx.env, &view, &w)? else {
+        return Ok(view.observed(w.current.and_then(|c| c.arn.clone())));
     };
     let out = request.send().await.op(SERVICE, "UpdateService")?;
-    let mut observed = out.service().map_or_else(|| view.observed(None), observed);
-    let task_definition = if changed.contains(TASK_DEFINITION) {
-        view.value(TASK_DEFINITION)
-    } else {
-        current.and_then(|c| c.fields.get(TASK_DEFINITION))
-    };
-    if let Some(td) = task_definition {
-        observed
-            .fields
-            .insert(TASK_DEFINITION.to_owned(), td.clone());
-    }
-    Ok(observed)
+    Ok(out
+        .service()
+        .map_or_else(|| view.observed(None), |s| observed(cx.env, s)))
 }
 
 fn update_request(
     client: &Client,
     env: &str,
     view: &View<'_>,
-    changed: &BTreeSet<&str>,
-) -> Result<Option<UpdateServiceFluentBuilder>, AwsError> {
-    let any = |group: &[&str]| group.iter().any(|f| changed.contains(f));
-    let cluster = view.req_str("cluster")?;
+    w: &Write<'_>,
+) -> Result<Option<UpdateServiceFluentBuilder>> {
     let name = &view.id.name;
-    let mut request = client.update_service().cluster(cluster).service(name);
+    let mut request = client
+        .update_service()
+        .cluster(view.req_str("cluster")?)
+        .service(name);
     let mut touched = false;
-    if changed.contains(TASK_DEFINITION) {
-        // The family name: ECS resolves it to the latest ACTIVE revision.
+    if w.changed(TASK_DEFINITION) {
         request = request.task_definition(view.req_str(TASK_DEFINITION)?);
         touched = true;
     }
-    if changed.contains("desiredCount") {
+    if w.changed("desiredCount") {
         request = request.desired_count(view.req_i32("desiredCount")?);
         touched = true;
     }
-    if any(&NETWORK) {
+    if w.any_changed(&NETWORK) {
         request = request.set_network_configuration(network(view)?);
         touched = true;
     }
-    if changed.contains("capacityProvider") {
+    if w.changed("capacityProvider") {
         let provider = view.req_str("capacityProvider")?;
         request = request
             .capacity_provider_strategy(strategy(provider)?)
             .force_new_deployment(true);
         touched = true;
     }
-    if any(&LOAD_BALANCER) {
+    if w.any_changed(&LOAD_BALANCER) {
         request = request.set_load_balancers(load_balancers(view, container_name(env, name))?);
         touched = true;
     }
-    if any(&DEPLOYMENT) {
+    if w.any_changed(&DEPLOYMENT) {
         request = request.set_deployment_configuration(deployment(view)?);
         touched = true;
     }
     Ok(touched.then_some(request))
 }
 
-fn network(view: &View<'_>) -> Result<Option<NetworkConfiguration>, AwsError> {
+fn network(view: &View<'_>) -> Result<Option<NetworkConfiguration>> {
     let Some(subnets) = view.strings("subnets")? else {
         return Ok(None);
     };
@@ -337,7 +306,7 @@ fn network(view: &View<'_>) -> Result<Option<NetworkConfiguration>, AwsError> {
     ))
 }
 
-fn load_balancers(view: &View<'_>, container: &str) -> Result<Option<Vec<LoadBalancer>>, AwsError> {
+fn load_balancers(view: &View<'_>, container: &str) -> Result<Option<Vec<LoadBalancer>>> {
     let Some(target_group) = view.str("targetGroupArn")? else {
         return Ok(None);
     };
@@ -348,7 +317,7 @@ fn load_balancers(view: &View<'_>, container: &str) -> Result<Option<Vec<LoadBal
         .build()]))
 }
 
-fn deployment(view: &View<'_>) -> Result<Option<DeploymentConfiguration>, AwsError> {
+fn deployment(view: &View<'_>) -> Result<Option<DeploymentConfiguration>> {
     if !DEPLOYMENT.iter().any(|f| view.has(f)) {
         return Ok(None);
     }
@@ -375,20 +344,18 @@ fn deployment(view: &View<'_>) -> Result<Option<DeploymentConfiguration>, AwsErr
 }
 
 /// Scales the service to 0, then deletes it (force: whatever is still draining).
-pub(crate) async fn delete(
-    client: &Client,
-    env: &str,
-    id: &ResourceId,
-    current: Option<&Observed>,
-) -> Result<(), AwsError> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+    let client = &cx.clients.ecs;
     let cluster = current
-        .and_then(|c| c.fields.get("cluster"))
+        .fields
+        .get("cluster")
         .and_then(|v| v.as_str())
-        .map_or_else(|| names::ecs_cluster(env), str::to_owned);
+        .map_or_else(|| names::ecs_cluster(cx.env), str::to_owned);
+    let name = &current.id.name;
     let scaled = client
         .update_service()
         .cluster(&cluster)
-        .service(&id.name)
+        .service(name)
         .desired_count(0)
         .send()
         .await
@@ -399,7 +366,7 @@ pub(crate) async fn delete(
     let deleted = client
         .delete_service()
         .cluster(&cluster)
-        .service(&id.name)
+        .service(name)
         .force(true)
         .send()
         .await

@@ -1,61 +1,131 @@
 //! Task definition families: Fargate, awsvpc, one essential container logging to CloudWatch.
-//! A change registers a new revision; the resource is the family's latest ACTIVE revision.
+//! A change registers a new revision. The family's observed revision is the one its service
+//! runs (else the latest ACTIVE one); revisions are immutable, so each is described once and
+//! remembered by ARN.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, CpuArchitecture, HealthCheck, KeyValuePair,
-    LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret,
-    TaskDefinition, TaskDefinitionStatus, TransportProtocol,
+    LogConfiguration, LogDriver, NetworkMode, OsFamily, PortMapping, RuntimePlatform, Secret, Tag,
+    TaskDefinition as SdkTaskDefinition, TaskDefinitionFamilyStatus, TaskDefinitionField,
+    TaskDefinitionStatus, TransportProtocol,
 };
 use aws_sdk_ecs::Client;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use super::{ecs_tags, SERVICE};
-use crate::aws::error::{absent_on, AwsError, OpResult};
+use super::{ecs_tags, owner, tag, SERVICE};
+use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
+use crate::aws::error::{AwsError, OpResult};
 use crate::aws::fields::{Out, View};
-use crate::aws::join::{join_chunked, BoxFuture};
-use crate::engine::{Desired, Observed, ResourceId, ResourceKind};
+use crate::engine::values::family_revision;
+use crate::engine::{DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind};
 
-/// DescribeTaskDefinition takes one family per call; this many run at once.
+/// DescribeTaskDefinition takes one revision per call; this many run at once.
 const PARALLEL_DESCRIBES: usize = 5;
+/// The largest page ListTaskDefinitions and ListTaskDefinitionFamilies return.
+const LIST_PAGE: i32 = 100;
 const HEALTH_CHECK: &str = "healthCheck";
 
-/// The latest ACTIVE revision of each family that has one.
-pub(crate) async fn observe(
-    client: &Client,
-    families: &BTreeSet<String>,
-) -> Result<Vec<Observed>, AwsError> {
-    let calls: Vec<BoxFuture<'_, Result<Option<Observed>, AwsError>>> = families
+impl_adapter!(
+    TaskDefinition,
+    after: [ResourceKind::EcsService],
+    observe: observe,
+    create: create,
+    update: update,
+    delete: delete,
+    tag: tag,
+);
+
+/// For each desired family, and each other ACTIVE family with the environment's prefix, the
+/// revision its service runs or else its latest ACTIVE one. Foreign families (another
+/// environment's, sharing the prefix) are dropped by their tags.
+async fn observe(cx: Cx<'_>, graph: &DesiredGraph, seen: &ObservedState) -> Result<Vec<Observed>> {
+    let mut families = graph.names(ResourceKind::TaskDefinition);
+    families.extend(active_families(&cx.clients.ecs, &format!("{}-", cx.env)).await?);
+    let wanted: Vec<String> = families
         .iter()
-        .map(|family| Box::pin(describe(client, family)) as BoxFuture<'_, _>)
+        .map(|family| running(seen, family).unwrap_or_else(|| family.clone()))
         .collect();
-    let results = join_chunked(calls, PARALLEL_DESCRIBES).await;
-    let mut out = Vec::new();
-    for result in results {
-        out.extend(result?);
-    }
-    Ok(out)
+    let calls: Vec<_> = wanted.iter().map(|which| revision(cx, which)).collect();
+    let found: Vec<Option<Observed>> = futures::stream::iter(calls)
+        .buffered(PARALLEL_DESCRIBES)
+        .try_collect()
+        .await?;
+    Ok(found.into_iter().flatten().collect())
 }
 
-async fn describe(client: &Client, family: &str) -> Result<Option<Observed>, AwsError> {
-    let result = client
+/// The task definition ARN the family's service runs, when it runs one of this family.
+fn running(seen: &ObservedState, family: &str) -> Option<String> {
+    let service = seen.get(&ResourceId::new(ResourceKind::EcsService, family))?;
+    let arn = service.fields.get("taskDefinition")?.as_str()?;
+    let (of, _) = family_revision(arn)?;
+    (of == family && arn.starts_with("arn:")).then(|| arn.to_owned())
+}
+
+async fn active_families(client: &Client, prefix: &str) -> Result<Vec<String>> {
+    client
+        .list_task_definition_families()
+        .family_prefix(prefix)
+        .status(TaskDefinitionFamilyStatus::Active)
+        .max_results(LIST_PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .op(SERVICE, "ListTaskDefinitionFamilies")
+}
+
+/// One revision (an ARN, remembered) or a family's latest ACTIVE revision; None when there is
+/// none. Only ECS's own not-found answer means absent: any other error (a permissions error
+/// above all) is an error, so a failed read never registers a new revision.
+async fn revision(cx: Cx<'_>, which: &str) -> Result<Option<Observed>> {
+    if let Some(known) = cx.cache.revision(which) {
+        return Ok(Some(known));
+    }
+    let result = cx
+        .clients
+        .ecs
         .describe_task_definition()
-        .task_definition(family)
+        .task_definition(which)
+        .include(TaskDefinitionField::Tags)
         .send()
         .await
         .op(SERVICE, "DescribeTaskDefinition");
-    // ECS answers ClientException for a family with no ACTIVE revision.
-    let Some(out) = absent_on(result, &["ClientException"])? else {
+    let out = match result {
+        Ok(out) => out,
+        Err(e) if is_not_found(&e) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Some(td) = out.task_definition() else {
         return Ok(None);
     };
-    Ok(out
-        .task_definition()
-        .filter(|td| td.status() != Some(&TaskDefinitionStatus::Inactive))
-        .map(observed))
+    let by_family = !which.starts_with("arn:");
+    if by_family && td.status() == Some(&TaskDefinitionStatus::Inactive) {
+        // Every revision was deregistered: the family is gone.
+        return Ok(None);
+    }
+    let observed = observed(cx.env, td, out.tags());
+    if let Some(arn) = &observed.arn {
+        cx.cache.put_revision(arn, observed.clone());
+    }
+    Ok(Some(observed))
 }
 
-pub(crate) fn observed(td: &TaskDefinition) -> Observed {
+/// ECS answers `ClientException` "Unable to describe task definition." for a family or
+/// revision that does not exist, and uses `ClientException` for other client faults too.
+pub(crate) fn is_not_found(e: &AwsError) -> bool {
+    match e {
+        AwsError::Service { code, message, .. } => {
+            code == "ClientException" && message.contains("Unable to describe task definition")
+        }
+        _ => false,
+    }
+}
+
+fn observed(env: &str, td: &SdkTaskDefinition, tags: &[Tag]) -> Observed {
     let mut f = Out::default();
     f.opt("cpu", td.cpu().map(number));
     f.opt("memory", td.memory().map(number));
@@ -70,29 +140,28 @@ pub(crate) fn observed(td: &TaskDefinition) -> Observed {
     if let Some(c) = td.container_definitions().first() {
         container_fields(&mut f, c);
     }
-    Observed {
-        id: ResourceId::new(
-            ResourceKind::TaskDefinition,
-            td.family().unwrap_or_default(),
-        ),
-        arn: td.task_definition_arn().map(str::to_owned),
-        status: td.status().map(|s| s.as_str().to_owned()),
-        fields: f.0,
-    }
+    let id = ResourceId::new(
+        ResourceKind::TaskDefinition,
+        td.family().unwrap_or_default(),
+    );
+    let log_group =
+        f.0.get("logGroup")
+            .and_then(Value::as_str)
+            .map(|g| ResourceId::new(ResourceKind::LogGroup, g));
+    let mut o = Observed::new(id, td.task_definition_arn().map(str::to_owned), f.0);
+    o.status = td.status().map(|s| s.as_str().to_owned());
+    o.owner = owner(env, tags);
+    o.depends_on = log_group.into_iter().collect();
+    o
 }
 
 fn container_fields(f: &mut Out, c: &ContainerDefinition) {
     f.opt("containerName", c.name());
     f.opt("image", c.image());
     let options = c.log_configuration().and_then(|l| l.options());
-    f.opt(
-        "logGroup",
-        options.and_then(|o| o.get("awslogs-group")).cloned(),
-    );
-    f.opt(
-        "region",
-        options.and_then(|o| o.get("awslogs-region")).cloned(),
-    );
+    let option = |key: &str| options.and_then(|o| o.get(key)).cloned();
+    f.opt("logGroup", option("awslogs-group"));
+    f.opt("region", option("awslogs-region"));
     if !c.command().is_empty() {
         f.set("command", c.command());
     }
@@ -142,31 +211,29 @@ fn number(s: &str) -> Value {
 }
 
 /// Registers the family's first revision.
-pub(crate) async fn create(client: &Client, desired: &Desired) -> Result<Observed, AwsError> {
-    register(client, desired, &View::for_create(desired)).await
+async fn create(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    register(cx, &w.desired.tags, &View::for_create(w.desired)).await
 }
 
 /// Registers a new revision with the desired fields over the current ones.
-pub(crate) async fn update(
-    client: &Client,
-    desired: &Desired,
-    current: Option<&Observed>,
-) -> Result<Observed, AwsError> {
-    register(client, desired, &View::for_update(desired, current)).await
+async fn update(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
+    register(cx, &w.desired.tags, &View::for_update(w.desired, w.current)).await
 }
 
 async fn register(
-    client: &Client,
-    desired: &Desired,
+    cx: Cx<'_>,
+    tags: &BTreeMap<String, String>,
     view: &View<'_>,
-) -> Result<Observed, AwsError> {
+) -> Result<Observed> {
     let mut platform = RuntimePlatform::builder().operating_system_family(OsFamily::Linux);
     if let Some(arch) = view.str("cpuArchitecture")? {
         platform = platform.cpu_architecture(CpuArchitecture::from(arch));
     }
-    let out = client
+    let out = cx
+        .clients
+        .ecs
         .register_task_definition()
-        .family(&desired.id.name)
+        .family(&view.id.name)
         .container_definitions(container(view)?)
         .cpu(view.req_number_string("cpu")?)
         .memory(view.req_number_string("memory")?)
@@ -175,16 +242,24 @@ async fn register(
         .runtime_platform(platform.build())
         .set_execution_role_arn(view.str("executionRoleArn")?.map(str::to_owned))
         .set_task_role_arn(view.str("taskRoleArn")?.map(str::to_owned))
-        .set_tags(Some(ecs_tags(&desired.tags)))
+        .set_tags(Some(ecs_tags(tags)))
         .send()
         .await
         .op(SERVICE, "RegisterTaskDefinition")?;
-    Ok(out
-        .task_definition()
-        .map_or_else(|| view.observed(None), observed))
+    let Some(td) = out.task_definition() else {
+        return Ok(view.observed(None));
+    };
+    // Tagged as asked (the answer need not repeat the tags).
+    let asked = ecs_tags(tags);
+    let mut observed = observed(cx.env, td, out.tags());
+    observed.owner = owner(cx.env, &asked);
+    if let Some(arn) = &observed.arn {
+        cx.cache.put_revision(arn, observed.clone());
+    }
+    Ok(observed)
 }
 
-fn container(view: &View<'_>) -> Result<ContainerDefinition, AwsError> {
+fn container(view: &View<'_>) -> Result<ContainerDefinition> {
     let name = view.req_str("containerName")?;
     let environment = view.string_map("environment")?.map(|env| {
         env.into_iter()
@@ -197,7 +272,7 @@ fn container(view: &View<'_>) -> Result<ContainerDefinition, AwsError> {
             secrets
                 .into_iter()
                 .map(|(k, v)| Secret::builder().name(k).value_from(v).build())
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<std::result::Result<Vec<_>, _>>()
         })
         .transpose()?;
     let ports = view.i32("containerPort")?.map(|port| {
@@ -219,10 +294,7 @@ fn container(view: &View<'_>) -> Result<ContainerDefinition, AwsError> {
         .build())
 }
 
-fn log_configuration(
-    view: &View<'_>,
-    container: &str,
-) -> Result<Option<LogConfiguration>, AwsError> {
+fn log_configuration(view: &View<'_>, container: &str) -> Result<Option<LogConfiguration>> {
     let Some(group) = view.str("logGroup")? else {
         return Ok(None);
     };
@@ -235,7 +307,7 @@ fn log_configuration(
     Ok(Some(config))
 }
 
-fn health_check(view: &View<'_>) -> Result<Option<HealthCheck>, AwsError> {
+fn health_check(view: &View<'_>) -> Result<Option<HealthCheck>> {
     if !view.has(HEALTH_CHECK) {
         return Ok(None);
     }
@@ -243,7 +315,7 @@ fn health_check(view: &View<'_>) -> Result<Option<HealthCheck>, AwsError> {
         .member(HEALTH_CHECK, "command")
         .and_then(Value::as_array)
         .and_then(|c| c.iter().map(|s| s.as_str().map(str::to_owned)).collect());
-    let number = |member: &str| -> Result<Option<i32>, AwsError> {
+    let number = |member: &str| -> Result<Option<i32>> {
         view.member(HEALTH_CHECK, member)
             .map(|v| {
                 v.as_i64()
@@ -263,8 +335,25 @@ fn health_check(view: &View<'_>) -> Result<Option<HealthCheck>, AwsError> {
 }
 
 /// Deregisters every ACTIVE revision of the family.
-pub(crate) async fn delete(client: &Client, id: &ResourceId) -> Result<(), AwsError> {
-    for arn in active_revisions(client, &id.name).await? {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+    let client = &cx.clients.ecs;
+    let family = &current.id.name;
+    let arns: Vec<String> = client
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(TaskDefinitionStatus::Active)
+        .max_results(LIST_PAGE)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .op(SERVICE, "ListTaskDefinitions")?;
+    // The prefix also matches longer families (`prod-api` and `prod-api-worker`).
+    let ours = arns
+        .iter()
+        .filter(|arn| family_revision(arn).is_some_and(|(f, _)| f == family));
+    for arn in ours {
         client
             .deregister_task_definition()
             .task_definition(arn)
@@ -273,38 +362,4 @@ pub(crate) async fn delete(client: &Client, id: &ResourceId) -> Result<(), AwsEr
             .op(SERVICE, "DeregisterTaskDefinition")?;
     }
     Ok(())
-}
-
-async fn active_revisions(client: &Client, family: &str) -> Result<Vec<String>, AwsError> {
-    let mut arns = Vec::new();
-    let mut token = None;
-    loop {
-        let out = client
-            .list_task_definitions()
-            .family_prefix(family)
-            .status(TaskDefinitionStatus::Active)
-            .set_next_token(token)
-            .send()
-            .await
-            .op(SERVICE, "ListTaskDefinitions")?;
-        // The prefix also matches longer families (`prod-api` and `prod-api-worker`).
-        arns.extend(
-            out.task_definition_arns()
-                .iter()
-                .filter(|arn| family_revision(arn).is_some_and(|(f, _)| f == family))
-                .cloned(),
-        );
-        token = out.next_token().map(str::to_owned);
-        if token.is_none() {
-            return Ok(arns);
-        }
-    }
-}
-
-/// `arn:…:task-definition/{family}:{revision}` (or `family:revision`) → (family, revision).
-pub(crate) fn family_revision(task_definition: &str) -> Option<(&str, &str)> {
-    let tail = task_definition
-        .rsplit_once("task-definition/")
-        .map_or(task_definition, |(_, tail)| tail);
-    tail.rsplit_once(':')
 }

@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use super::*;
-use crate::engine::fixtures::{desired, fields};
+use crate::engine::fixtures::{desired, echo_references, fields};
+use crate::engine::resource::{RefField, Reference};
+use crate::engine::values::canonical_f64;
 
 use ResourceKind as K;
 
@@ -214,27 +216,43 @@ fn cluster_arn_is_the_cluster_name() {
 }
 
 #[test]
-fn task_definition_arn_is_family_and_revision() {
-    assert_eq!(
-        n(
-            K::EcsService,
-            "taskDefinition",
-            json!("arn:aws:ecs:us-east-1:123:task-definition/arive-api:3")
-        ),
-        json!("arive-api:3")
+fn task_definition_references_compare_the_revision_arn() {
+    let td = ResourceId::new(K::TaskDefinition, "arive-api");
+    let rev3 = "arn:aws:ecs:us-east-1:123:task-definition/arive-api:3";
+    let rev4 = "arn:aws:ecs:us-east-1:123:task-definition/arive-api:4";
+    let mut service = desired(K::EcsService, "arive-api", json!({}));
+    service.references.insert(
+        "taskDefinition".into(),
+        RefField {
+            reference: Reference::Arn(td.clone()),
+            managed: true,
+        },
     );
-    assert!(same(
-        K::EcsService,
-        "taskDefinition",
-        json!("arive-api"),
-        json!("arive-api")
-    ));
-    assert!(!same(
-        K::EcsService,
-        "taskDefinition",
-        json!("arive-api"),
-        json!("arn:aws:ecs:us-east-1:123:task-definition/arive-api:3")
-    ));
+    let running = |arn: &str| {
+        let mut o = Observed::new(
+            service.id.clone(),
+            None,
+            fields(json!({"taskDefinition": arn})),
+        );
+        o.owner = Owner::Ours;
+        o
+    };
+    let td_ = td.clone();
+    let arn_is = move |arn: &'static str| {
+        let td = td_.clone();
+        move |id: &ResourceId| (id == &td).then(|| arn.to_owned())
+    };
+    assert!(field_changes(&service, &running(rev3), &arn_is(rev3)).is_empty());
+    let changes = field_changes(&service, &running(rev3), &arn_is(rev4));
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].from, Some(json!(rev3)));
+    assert_eq!(changes[0].to, Some(json!(rev4)));
+    // Not created yet: the ARN is known only after apply.
+    let changes = field_changes(&service, &running(rev3), &|_| None);
+    assert_eq!(
+        changes[0].to,
+        Some(json!("(known after apply: task-definition/arive-api)"))
+    );
 }
 
 #[test]
@@ -250,22 +268,23 @@ fn role_arns_compare_as_given() {
 }
 
 #[test]
-fn alarm_actions_name_scaling_policies() {
+fn alarm_actions_are_a_set_of_arns() {
     let arn = "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:6d8b7c1e-0000-4000-8000-000000000000:resource/ecs/service/arive-cluster/arive-api:policyName/arive-api-queue-out";
+    let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
     assert!(same(
         K::MetricAlarm,
         "alarmActions",
-        json!(["policy:arive-api-queue-out"]),
-        json!([arn])
+        json!([arn, topic, arn]),
+        json!([topic, arn])
     ));
-    let topic = "arn:aws:sns:us-east-1:123456789012:alerts";
-    assert_eq!(
-        n(K::MetricAlarm, "alarmActions", json!([topic, arn])),
-        json!([
-            "arn:aws:sns:us-east-1:123456789012:alerts",
-            "policy:arive-api-queue-out"
-        ])
-    );
+    let policy = ResourceId::new(K::ScalingPolicy, "arive-api-queue-out");
+    let reference = Reference::ArnSet {
+        resources: vec![policy.clone()],
+        literals: vec![topic.to_owned()],
+    };
+    let resolved = reference.resolve(|id| (id == &policy).then(|| arn.to_owned()));
+    assert_eq!(resolved, Some(json!([arn, topic])));
+    assert_eq!(reference.resolve(|_| None), None);
 }
 
 #[test]
@@ -295,12 +314,8 @@ fn objects_ignore_member_order() {
 
 fn observed(kind: ResourceKind, name: &str, f: Value) -> (ResourceId, Observed) {
     let id = ResourceId::new(kind, name);
-    let o = Observed {
-        id: id.clone(),
-        arn: Some(format!("arn:test:{name}")),
-        status: Some("ACTIVE".to_owned()),
-        fields: fields(f),
-    };
+    let mut o = Observed::new(id.clone(), Some(format!("arn:test:{name}")), fields(f));
+    o.status = Some("ACTIVE".to_owned());
     (id, o)
 }
 
@@ -362,7 +377,6 @@ fn a_realistic_service_with_only_representation_differences_matches() {
                 "arive-api",
                 json!({
                     "cluster": "arive-cluster",
-                    "taskDefinition": "arive-api",
                     "subnets": ["subnet-a", "subnet-b"],
                     "assignPublicIp": false,
                 }),
@@ -380,7 +394,7 @@ fn a_realistic_service_with_only_representation_differences_matches() {
                 "arive-api",
                 json!({
                     "cluster": "arn:aws:ecs:us-east-1:123:cluster/arive-cluster",
-                    "taskDefinition": "arive-api",
+                    "taskDefinition": "arn:test:arive-api",
                     "subnets": ["subnet-b", "subnet-a"],
                     "assignPublicIp": "DISABLED",
                     "runningCount": 3,
@@ -442,7 +456,7 @@ fn changes_report_normalised_observed_values_in_field_order() {
         resources: vec![desired(
             K::EcsService,
             "s",
-            json!({"subnets": ["a", "c"], "cluster": "arive-cluster", "taskDefinition": "arive-api"}),
+            json!({"subnets": ["a", "c"], "cluster": "arive-cluster", "desiredCount": 2}),
         )],
     };
     let observed: ObservedState = [observed(
@@ -451,7 +465,7 @@ fn changes_report_normalised_observed_values_in_field_order() {
         json!({
             "subnets": ["b", "a"],
             "cluster": "arn:aws:ecs:us-east-1:123:cluster/arive-cluster",
-            "taskDefinition": "arn:aws:ecs:us-east-1:123:task-definition/arive-api:3",
+            "desiredCount": 3,
         }),
     )]
     .into_iter()
@@ -460,40 +474,38 @@ fn changes_report_normalised_observed_values_in_field_order() {
         diff(&graph, &observed)[0].state,
         DiffState::Differs(vec![
             FieldChange {
+                field: "desiredCount".into(),
+                from: Some(json!(3)),
+                to: Some(json!(2)),
+            },
+            FieldChange {
                 field: "subnets".into(),
                 from: Some(json!(["a", "b"])),
                 to: Some(json!(["a", "c"])),
-            },
-            FieldChange {
-                field: "taskDefinition".into(),
-                from: Some(json!("arive-api:3")),
-                to: Some(json!("arive-api")),
             },
         ])
     );
 }
 
 #[test]
-fn orphans_come_after_desired_in_reverse_dependency_order() {
+fn orphans_are_ours_and_come_after_the_desired() {
     let graph = DesiredGraph {
         resources: vec![
             desired(K::EcsCluster, "c", json!({})),
             desired(K::EcsService, "keep", json!({})),
         ],
     };
-    let observed: ObservedState = [
+    let (foreign_id, mut foreign) = observed(K::EcsService, "someone-elses", json!({}));
+    foreign.owner = Owner::Other("prod-eu".into());
+    let mut observed: ObservedState = [
         observed(K::EcsCluster, "c", json!({})),
         observed(K::EcsService, "keep", json!({})),
-        observed(K::LogGroup, "/ecs/old", json!({})),
-        observed(K::EcsService, "old-b", json!({})),
-        observed(K::EcsService, "old-a", json!({})),
+        observed(K::EcsService, "old", json!({})),
         observed(K::MetricAlarm, "old-alarm", json!({})),
-        observed(K::TaskDefinition, "old", json!({})),
-        observed(K::ScalingPolicy, "old-cpu", json!({})),
-        observed(K::ScalableTarget, "service/c/old", json!({})),
     ]
     .into_iter()
     .collect();
+    observed.insert(foreign_id, foreign);
     let diffs = diff(&graph, &observed);
     let order: Vec<(String, &DiffState)> =
         diffs.iter().map(|d| (d.id.to_string(), &d.state)).collect();
@@ -503,13 +515,8 @@ fn orphans_come_after_desired_in_reverse_dependency_order() {
         [
             ("ecs-cluster/c".to_owned(), &Matches),
             ("ecs-service/keep".to_owned(), &Matches),
+            ("ecs-service/old".to_owned(), &Orphaned),
             ("metric-alarm/old-alarm".to_owned(), &Orphaned),
-            ("scaling-policy/old-cpu".to_owned(), &Orphaned),
-            ("scalable-target/service/c/old".to_owned(), &Orphaned),
-            ("ecs-service/old-a".to_owned(), &Orphaned),
-            ("ecs-service/old-b".to_owned(), &Orphaned),
-            ("task-definition/old".to_owned(), &Orphaned),
-            ("log-group//ecs/old".to_owned(), &Orphaned),
         ]
     );
     assert!(diffs[2..].iter().all(|d| d.observed.is_some()));
@@ -576,12 +583,9 @@ spec:
             if let Some(v) = f.get_mut("targetValue") {
                 *v = json!(60.0);
             }
-            let o = Observed {
-                id: d.id.clone(),
-                arn: None,
-                status: None,
-                fields: f,
-            };
+            // References point at the resources' own ARNs.
+            echo_references(d, &mut f);
+            let o = Observed::new(d.id.clone(), Some(format!("arn:{}", d.id)), f);
             (d.id.clone(), o)
         })
         .collect();

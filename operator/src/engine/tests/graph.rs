@@ -1,8 +1,13 @@
 //! Unit tests of `engine::graph`.
 
+use serde_json::json;
+
 use super::*;
 use crate::engine::fixtures::fields;
+use crate::engine::resource::{Desired, DesiredGraph, Reference, ResourceId, ResourceKind};
 use crate::spec::{parse_document, Format};
+use crate::spec::{Environment, Step};
+use autoscaling::{steps, Direction};
 
 const TWO_SERVICES: &str = r#"
 apiVersion: plumb.dev/v1
@@ -287,7 +292,6 @@ fn autoscaled_service_fields_and_create_only_desired_count() {
         d.fields,
         fields(json!({
             "cluster": "arive-cluster",
-            "taskDefinition": "arive-api",
             "capacityProvider": "FARGATE",
             "subnets": ["subnet-a", "subnet-b"],
             "securityGroups": ["sg-1", "sg-2"],
@@ -300,6 +304,12 @@ fn autoscaled_service_fields_and_create_only_desired_count() {
         }))
     );
     assert_eq!(d.create_only, fields(json!({"desiredCount": 2})));
+    let td = &d.references["taskDefinition"];
+    assert!(td.managed);
+    assert_eq!(
+        td.reference,
+        Reference::Arn(ResourceId::new(ResourceKind::TaskDefinition, "arive-api"))
+    );
 }
 
 #[test]
@@ -309,12 +319,13 @@ fn static_service_manages_desired_count() {
         d.fields,
         fields(json!({
             "cluster": "arive-cluster",
-            "taskDefinition": "arive-worker",
             "desiredCount": 1,
             "capacityProvider": "FARGATE_SPOT",
             "subnets": ["subnet-a", "subnet-b"],
             "securityGroups": ["sg-1", "sg-2"],
             "assignPublicIp": false,
+            "minimumHealthyPercent": 100,
+            "maximumPercent": 200,
             "deploymentCircuitBreaker": {"enable": true, "rollback": true},
         }))
     );
@@ -430,8 +441,15 @@ fn queue_alarms_fields() {
             "threshold": 100,
             "comparisonOperator": "GreaterThanOrEqualToThreshold",
             "treatMissingData": "missing",
-            "alarmActions": ["policy:arive-api-queue-out"],
         }))
+    );
+    let policy = |name: &str| ResourceId::new(ResourceKind::ScalingPolicy, name);
+    assert_eq!(
+        out.references["alarmActions"].reference,
+        Reference::ArnSet {
+            resources: vec![policy("arive-api-queue-out")],
+            literals: vec![],
+        }
     );
     let scale_in = find(&g, ResourceKind::MetricAlarm, "arive-api-queue-in");
     assert_eq!(
@@ -440,8 +458,8 @@ fn queue_alarms_fields() {
     );
     assert_eq!(scale_in.fields["threshold"], json!(10));
     assert_eq!(
-        scale_in.fields["alarmActions"],
-        json!(["policy:arive-api-queue-in"])
+        scale_in.references["alarmActions"].reference.targets(),
+        [&policy("arive-api-queue-in")]
     );
 }
 

@@ -397,10 +397,11 @@ fn health_checks() {
 fn deployments() {
     let set = |name: &'static str, min: u32, max: u32| {
         move |e: &mut Environment| {
-            svc(e, name).deployment = Some(Deployment {
+            svc(e, name).deployment = Deployment {
                 minimum_healthy_percent: min,
                 maximum_percent: max,
-            })
+                ..Deployment::default()
+            }
         }
     };
     let base = "spec.ecs.services.worker.deployment";

@@ -1,0 +1,294 @@
+//! Unit tests of `engine::plan`: references that follow their targets, phases (wait, block),
+//! ownership (conflict, adoption) and orphans (dependents first, stateful ones retained).
+
+use serde_json::json;
+
+use super::tests::{change, echo, observed, pairs, plan_of, state, summary, SPEC};
+use super::*;
+use crate::engine::diff::diff;
+use crate::engine::fixtures::desired;
+use crate::engine::graph::desired_graph;
+use crate::engine::resource::{ObservedState, RefField, Reference, ResourceKind};
+
+use ResourceKind as K;
+
+fn arive() -> (crate::spec::Environment, DesiredGraph) {
+    let mut env =
+        crate::spec::parse_document(SPEC, crate::spec::Format::Yaml).expect("spec parses");
+    env.spec.policy.ignore.clear();
+    let graph = desired_graph(&env);
+    (env, graph)
+}
+
+#[test]
+fn a_new_revision_rolls_its_service_after_it() {
+    let (env, graph) = arive();
+    let observed = echo(
+        &graph,
+        &[("task-definition/arive-api", "image", json!("repo/api:0"))],
+    );
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        summary(&plan)[2..],
+        pairs(&[
+            ("task-definition/arive-api", "update"),
+            ("ecs-service/arive-api", "update"),
+        ])
+    );
+    assert_eq!(
+        plan.actions[3].change,
+        Change::Update {
+            fields: vec![change(
+                "taskDefinition",
+                Some(json!("arn:task-definition/arive-api")),
+                json!("(known after apply: task-definition/arive-api)")
+            )]
+        }
+    );
+}
+
+#[test]
+fn a_service_running_another_revision_is_moved_back_to_the_family_s() {
+    let (env, graph) = arive();
+    let observed = echo(
+        &graph,
+        &[(
+            "ecs-service/arive-api",
+            "taskDefinition",
+            json!("arn:other:9"),
+        )],
+    );
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        plan.actions[3].change,
+        Change::Update {
+            fields: vec![change(
+                "taskDefinition",
+                Some(json!("arn:other:9")),
+                json!("arn:task-definition/arive-api")
+            )]
+        }
+    );
+}
+
+#[test]
+fn a_created_task_definition_rolls_an_existing_service_but_a_new_one_is_just_created() {
+    let (env, graph) = arive();
+    let mut observed = echo(&graph, &[]);
+    observed.remove(&ResourceId::new(K::TaskDefinition, "arive-api"));
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        summary(&plan)[2..],
+        pairs(&[
+            ("task-definition/arive-api", "create"),
+            ("ecs-service/arive-api", "update"),
+        ])
+    );
+    observed.remove(&ResourceId::new(K::EcsService, "arive-api"));
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        summary(&plan)[2..],
+        pairs(&[
+            ("task-definition/arive-api", "create"),
+            ("ecs-service/arive-api", "create"),
+        ])
+    );
+}
+
+#[test]
+fn a_busy_resource_waits_and_nothing_is_written_to_it() {
+    let (env, graph) = arive();
+    let mut observed = echo(
+        &graph,
+        &[("ecs-service/arive-api", "desiredCount", json!(9))],
+    );
+    let service = ResourceId::new(K::EcsService, "arive-api");
+    if let Some(o) = observed.get_mut(&service) {
+        o.phase = Phase::Busy("deployment in progress".into());
+    }
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        plan.actions[3],
+        Action {
+            resource: service,
+            change: Change::Wait {
+                reason: "deployment in progress".into()
+            }
+        }
+    );
+    assert!(plan.render_text().contains("1 waiting on AWS."));
+}
+
+#[test]
+fn a_failed_resource_and_what_it_references_are_blocked() {
+    let (env, graph) = arive();
+    let mut observed = echo(
+        &graph,
+        &[("task-definition/arive-api", "image", json!("repo/api:0"))],
+    );
+    let service = ResourceId::new(K::EcsService, "arive-api");
+    let reason = "deployment of arn:td:2 failed and was rolled back by the circuit breaker";
+    if let Some(o) = observed.get_mut(&service) {
+        o.phase = Phase::Failed(reason.into());
+    }
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        summary(&plan)[2..],
+        pairs(&[
+            ("task-definition/arive-api", "blocked"),
+            ("ecs-service/arive-api", "noop"),
+        ])
+    );
+    // Once the rollback finished, the failure recorded for this generation still holds.
+    let observed = echo(
+        &graph,
+        &[("task-definition/arive-api", "image", json!("repo/api:0"))],
+    );
+    let holds = Holds::from([(service.clone(), reason.to_owned())]);
+    let diffs = diff(&graph, &observed);
+    let plan = super::plan(&graph, &diffs, &env.spec.policy, &holds);
+    let Change::Blocked { reason: why } = &plan.actions[2].change else {
+        panic!("task definition blocked: {:?}", plan.actions[2]);
+    };
+    assert!(why.contains("arn:td:2"), "{why}");
+}
+
+#[test]
+fn a_resource_of_someone_else_is_a_conflict_unless_adopted() {
+    let (mut env, graph) = arive();
+    let mut observed = echo(
+        &graph,
+        &[("ecs-service/arive-api", "desiredCount", json!(9))],
+    );
+    let service = ResourceId::new(K::EcsService, "arive-api");
+    if let Some(o) = observed.get_mut(&service) {
+        o.owner = Owner::Other("arive-eu".into());
+    }
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    let Change::Conflict { reason } = &plan.actions[3].change else {
+        panic!("conflict: {:?}", plan.actions[3]);
+    };
+    assert!(reason.contains("\"arive-eu\""), "{reason}");
+    assert_eq!(plan.actions.len(), 4, "never touched, never deleted");
+
+    env.spec.policy.adopt = true;
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        summary(&plan)[3..],
+        pairs(&[
+            ("ecs-service/arive-api", "adopt"),
+            ("ecs-service/arive-api", "update"),
+        ])
+    );
+}
+
+#[test]
+fn orphans_go_dependents_first_whatever_their_kind() {
+    let graph = DesiredGraph {
+        resources: vec![desired(K::EcsCluster, "c", json!({}))],
+    };
+    let id = |kind, name: &str| ResourceId::new(kind, name);
+    let with_deps = |kind, name: &str, deps: Vec<ResourceId>| {
+        let mut o = observed(kind, name, json!({}));
+        o.depends_on = deps;
+        o
+    };
+    let observed = state(&[
+        observed(K::EcsCluster, "c", json!({})),
+        with_deps(K::TaskDefinition, "c-old", vec![]),
+        with_deps(
+            K::EcsService,
+            "c-old",
+            vec![id(K::EcsCluster, "c"), id(K::TaskDefinition, "c-old")],
+        ),
+        with_deps(
+            K::ScalableTarget,
+            "service/c/c-old",
+            vec![id(K::EcsService, "c-old")],
+        ),
+        with_deps(
+            K::ScalingPolicy,
+            "c-old-queue-out",
+            vec![id(K::ScalableTarget, "service/c/c-old")],
+        ),
+        with_deps(
+            K::MetricAlarm,
+            "c-old-queue-out",
+            vec![id(K::ScalingPolicy, "c-old-queue-out")],
+        ),
+    ]);
+    let mut diffs = diff(&graph, &observed);
+    diffs.reverse();
+    let plan = plan(&graph, &diffs, &Policy::default(), &Holds::new());
+    assert_eq!(
+        summary(&plan),
+        pairs(&[
+            ("ecs-cluster/c", "noop"),
+            ("metric-alarm/c-old-queue-out", "delete"),
+            ("scaling-policy/c-old-queue-out", "delete"),
+            ("scalable-target/service/c/c-old", "delete"),
+            ("ecs-service/c-old", "delete"),
+            ("task-definition/c-old", "delete"),
+        ])
+    );
+}
+
+#[test]
+fn stateful_orphans_are_retained_unless_the_policy_deletes_and_busy_ones_are_waited_on() {
+    let nothing = DesiredGraph::default();
+    let mut draining = observed(K::EcsService, "old", json!({}));
+    draining.phase = Phase::Busy("service draining".into());
+    let observed = state(&[observed(K::LogGroup, "/ecs/old", json!({})), draining]);
+    let retain = plan_of(&nothing, &observed, &Policy::default());
+    assert_eq!(summary(&retain), pairs(&[("ecs-service/old", "wait")]));
+    let delete = Policy {
+        deletion: DeletionPolicy::Delete,
+        ..Policy::default()
+    };
+    let plan = plan_of(&nothing, &observed, &delete);
+    assert_eq!(
+        summary(&plan),
+        pairs(&[
+            ("log-group//ecs/old", "delete"),
+            ("ecs-service/old", "wait")
+        ])
+    );
+}
+
+#[test]
+fn a_reference_to_a_created_target_is_resolved_when_applied() {
+    let policy = ResourceId::new(K::ScalingPolicy, "p");
+    let mut alarm = desired(K::MetricAlarm, "a", json!({"threshold": 1}));
+    alarm.references.insert(
+        "alarmActions".into(),
+        RefField {
+            reference: Reference::ArnSet {
+                resources: vec![policy.clone()],
+                literals: vec![],
+            },
+            managed: true,
+        },
+    );
+    let graph = DesiredGraph {
+        resources: vec![
+            desired(K::ScalingPolicy, "p", json!({"cooldown": 60})),
+            alarm,
+        ],
+    };
+    let observed: ObservedState = state(&[observed(
+        K::MetricAlarm,
+        "a",
+        json!({"threshold": 1, "alarmActions": ["arn:gone"]}),
+    )]);
+    let plan = plan_of(&graph, &observed, &Policy::default());
+    assert_eq!(
+        plan.actions[1].change,
+        Change::Update {
+            fields: vec![change(
+                "alarmActions",
+                Some(json!(["arn:gone"])),
+                json!("(known after apply: scaling-policy/p)")
+            )]
+        }
+    );
+}

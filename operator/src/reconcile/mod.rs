@@ -1,0 +1,270 @@
+//! One reconcile of one environment: read the desired state from the store, expand it to the
+//! desired graph, observe AWS, diff, plan, apply per policy, record status and events.
+//!
+//! Deletion works like a finalizer: an environment marked deleting is torn down, dependents
+//! first (stateful resources per the deletion policy), and its row goes only when teardown
+//! succeeded.
+
+mod apply;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub use apply::Applied;
+
+use crate::aws::{self, ArnCache, AwsConfig, AwsError, CallCounter, Clients, Cx};
+use crate::engine::diff::diff;
+use crate::engine::graph::desired_graph;
+use crate::engine::plan::{plan, Holds};
+use crate::engine::{DesiredGraph, ObservedState, Plan, Verb};
+use crate::spec::{DriftPolicy, Environment, EnvironmentStatus};
+use crate::store::{Store, StoreError};
+use apply::{Run, Writer};
+use status::Verdict;
+
+/// How long a healthy environment waits before it is looked at again.
+pub const RESYNC: Duration = Duration::from_secs(300);
+/// How soon an environment waiting on AWS (or failing) is looked at again.
+pub const SOON: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl ReconcileError {
+    /// A static label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Store(e) => e.kind(),
+            Self::Aws(e) => e.kind(),
+        }
+    }
+}
+
+/// Clients by (region, role ARN).
+type ClientCache = HashMap<(String, Option<String>), Clients>;
+
+/// What reconciles: the store, how to reach AWS, and the call counter every client shares.
+#[derive(Debug, Clone)]
+pub struct Reconciler {
+    pub store: Store,
+    pub aws: AwsConfig,
+    pub counter: CallCounter,
+    /// Clients by (region, role): loading credentials (and assuming a role) once, not on
+    /// every reconcile. The SDK refreshes credentials inside a client as they expire.
+    clients: Arc<Mutex<ClientCache>>,
+    /// Task definition revisions and tag owners, by ARN, across reconciles.
+    cache: ArnCache,
+}
+
+/// What a reconcile did and where the environment stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    pub generation: i64,
+    pub plan: Plan,
+    pub applied: Vec<Applied>,
+    pub ready: bool,
+    pub reason: String,
+    pub message: String,
+    /// True when the environment was torn down and removed.
+    pub deleted: bool,
+    /// When to look again.
+    pub requeue_after_seconds: u64,
+}
+
+impl Reconciler {
+    pub fn new(store: Store, aws: AwsConfig, counter: CallCounter) -> Self {
+        Self {
+            store,
+            aws,
+            counter,
+            clients: Arc::default(),
+            cache: ArnCache::new(),
+        }
+    }
+
+    async fn clients(&self, env: &Environment) -> Result<Clients, AwsError> {
+        let key = (env.spec.region.clone(), env.spec.role_arn.clone());
+        let cached = self.cached().get(&key).cloned();
+        if let Some(clients) = cached {
+            return Ok(clients);
+        }
+        let clients =
+            aws::clients_for(&self.aws, &key.0, key.1.as_deref(), self.counter.clone()).await?;
+        self.cached().insert(key, clients.clone());
+        Ok(clients)
+    }
+
+    fn cached(&self) -> std::sync::MutexGuard<'_, ClientCache> {
+        // The map stays consistent whatever a panicking holder did: it only inserts.
+        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The plan for `env` against what AWS has now. Writes nothing, to AWS or the store.
+    pub async fn plan(&self, env: &Environment) -> Result<Plan, ReconcileError> {
+        let clients = self.clients(env).await?;
+        let cx = self.cx(&clients, env);
+        let graph = desired_graph(env);
+        let observed = aws::observe(cx, &graph).await?;
+        let generation = env.metadata.generation.unwrap_or_default();
+        let previous = env.status.clone().unwrap_or_default();
+        let holds = status::holds(&previous, generation);
+        let diffs = diff(&graph, &observed);
+        Ok(plan(&graph, &diffs, &env.spec.policy, &holds))
+    }
+
+    fn cx<'a>(&'a self, clients: &'a Clients, env: &'a Environment) -> Cx<'a> {
+        Cx {
+            clients,
+            env: &env.metadata.name,
+            cache: &self.cache,
+        }
+    }
+
+    /// Reconciles the stored environment `name` once.
+    pub async fn reconcile(&self, name: &str) -> Result<Outcome, ReconcileError> {
+        let env = self.store.get(name).await?;
+        let clients = self.clients(&env).await?;
+        let cx = self.cx(&clients, &env);
+        if env.metadata.deletion_timestamp.is_some() {
+            let observed = aws::observe(cx, &DesiredGraph::default()).await?;
+            return self.teardown(&env, cx, observed).await;
+        }
+        let graph = desired_graph(&env);
+        let observed = aws::observe(cx, &graph).await?;
+        let generation = env.metadata.generation.unwrap_or_default();
+        let previous = env.status.clone().unwrap_or_default();
+        let holds = status::holds(&previous, generation);
+        let plan = plan(&graph, &diff(&graph, &observed), &env.spec.policy, &holds);
+        // Under `report`, a new generation is still applied (it is the user's intent); what
+        // differs after that is drift, recorded and left alone.
+        let new_generation = previous.observed_generation.unwrap_or(0) < generation;
+        let writer = Writer {
+            cx,
+            uid: env.metadata.uid.unwrap_or_default(),
+            generation,
+            correct: env.spec.policy.drift == DriftPolicy::Correct || new_generation,
+        };
+        let run = apply::run(writer, &graph, &plan, observed).await;
+        self.record(&env, &graph, &holds, plan, run).await
+    }
+
+    /// Writes the status and the events of a run, and says where the environment stands.
+    async fn record(
+        &self,
+        env: &Environment,
+        graph: &DesiredGraph,
+        holds: &Holds,
+        plan: Plan,
+        run: Run,
+    ) -> Result<Outcome, ReconcileError> {
+        let name = env.metadata.name.as_str();
+        let generation = env.metadata.generation.unwrap_or_default();
+        let previous = env.status.clone().unwrap_or_default();
+        let total = graph.resources.len();
+        let verdict = Verdict::of(&run.applied, run.failure.as_deref(), &run.drifted, total);
+        let status = EnvironmentStatus {
+            observed_generation: if verdict.ready {
+                Some(generation)
+            } else {
+                previous.observed_generation
+            },
+            conditions: verdict.conditions(&previous),
+            resources: status::resources(graph, &run.after, holds, generation),
+        };
+        let uid = env.metadata.uid.unwrap_or_default();
+        self.store.write_status(name, uid, &status).await?;
+        for a in run.applied.iter().filter(|a| a.ok && a.action.writes()) {
+            let message = format!("{} {}", a.action.as_str(), a.resource);
+            self.store
+                .record_event(name, uid, "plumb", "Reconciled", Some(generation), &message)
+                .await?;
+        }
+        Ok(Outcome {
+            generation,
+            plan,
+            applied: run.applied,
+            ready: verdict.ready,
+            reason: verdict.reason.to_owned(),
+            message: verdict.message,
+            deleted: false,
+            requeue_after_seconds: if verdict.ready { RESYNC } else { SOON }.as_secs(),
+        })
+    }
+
+    /// Deletes what the environment owns, dependents first, then the row. Waits while AWS is
+    /// still removing something (a draining service holds its cluster).
+    async fn teardown(
+        &self,
+        env: &Environment,
+        cx: Cx<'_>,
+        observed: ObservedState,
+    ) -> Result<Outcome, ReconcileError> {
+        let name = env.metadata.name.as_str();
+        let nothing = DesiredGraph::default();
+        let plan = plan(
+            &nothing,
+            &diff(&nothing, &observed),
+            &env.spec.policy,
+            &Holds::new(),
+        );
+        let generation = env.metadata.generation.unwrap_or_default();
+        let uid = env.metadata.uid.unwrap_or_default();
+        let writer = Writer {
+            cx,
+            uid,
+            generation,
+            correct: true,
+        };
+        let run = apply::run(writer, &nothing, &plan, observed).await;
+        let waiting = run.applied.iter().any(|a| a.action == Verb::Wait);
+        if run.failure.is_some() || waiting {
+            let (reason, message) = match &run.failure {
+                Some(failure) => ("TeardownFailed", format!("teardown: {failure}")),
+                None => (
+                    "TeardownWaiting",
+                    "teardown: waiting for AWS to finish deleting".to_owned(),
+                ),
+            };
+            let previous = env.status.clone().unwrap_or_default();
+            let status = EnvironmentStatus {
+                conditions: vec![status::condition(
+                    &previous, "Ready", false, reason, &message,
+                )],
+                ..previous
+            };
+            self.store.write_status(name, uid, &status).await?;
+            return Ok(Outcome {
+                generation,
+                plan,
+                applied: run.applied,
+                ready: false,
+                reason: reason.to_owned(),
+                message,
+                deleted: false,
+                requeue_after_seconds: SOON.as_secs(),
+            });
+        }
+        self.store.finalize_deletion(name, uid, "plumb").await?;
+        Ok(Outcome {
+            generation,
+            message: format!("{} resources deleted", run.applied.len()),
+            plan,
+            applied: run.applied,
+            ready: false,
+            reason: "Deleted".to_owned(),
+            deleted: true,
+            requeue_after_seconds: 0,
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! The status a reconcile writes: conditions (Ready, Progressing, Degraded), and per desired
+//! resource its ARN, AWS status, phase, and a failure recorded against the generation.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use strum::VariantArray;
+
+use super::apply::Applied;
+use crate::engine::plan::Holds;
+use crate::engine::{DesiredGraph, ObservedState, Owner, Phase, ResourceId, ResourceKind, Verb};
+use crate::spec::{Condition, EnvironmentStatus, ResourceStatus};
+
+/// Failures recorded for this generation: those resources are held back.
+pub(super) fn holds(previous: &EnvironmentStatus, generation: i64) -> Holds {
+    previous
+        .resources
+        .iter()
+        .filter(|(_, r)| r.failed_generation == Some(generation))
+        .filter_map(|(key, r)| {
+            let id = parse_id(key)?;
+            let reason = r
+                .message
+                .clone()
+                .unwrap_or_else(|| "change failed".to_owned());
+            Some((id, reason))
+        })
+        .collect()
+}
+
+/// `kind/name` back to an id (names may hold `/`, kinds do not).
+fn parse_id(key: &str) -> Option<ResourceId> {
+    let (kind, name) = key.split_once('/')?;
+    let kind = ResourceKind::VARIANTS.iter().find(|k| k.as_str() == kind)?;
+    Some(ResourceId::new(*kind, name))
+}
+
+/// Per desired resource: its ARN, AWS status and phase; a failure seen now, or recorded
+/// earlier for this generation, is kept with the generation.
+pub(super) fn resources(
+    graph: &DesiredGraph,
+    after: &ObservedState,
+    holds: &Holds,
+    generation: i64,
+) -> BTreeMap<String, ResourceStatus> {
+    graph
+        .resources
+        .iter()
+        .map(|desired| {
+            let found = after.get(&desired.id);
+            let mut status = ResourceStatus {
+                kind: desired.id.kind.as_str().to_owned(),
+                arn: found.and_then(|o| o.arn.clone()),
+                state: Some(found.map_or_else(
+                    || "Missing".to_owned(),
+                    |o| o.status.clone().unwrap_or_else(|| "Present".to_owned()),
+                )),
+                ..ResourceStatus::default()
+            };
+            let (phase, message) = match found {
+                None => ("Missing", None),
+                Some(o) if o.owner != Owner::Ours => ("Conflict", None),
+                Some(o) => match &o.phase {
+                    Phase::Ready => ("Ready", None),
+                    Phase::Busy(reason) => ("Busy", Some(reason.clone())),
+                    Phase::Failed(reason) => ("Failed", Some(reason.clone())),
+                },
+            };
+            status.phase = Some(phase.to_owned());
+            status.message = message;
+            if phase == "Failed" {
+                status.failed_generation = Some(generation);
+            } else if let Some(reason) = holds.get(&desired.id) {
+                status.failed_generation = Some(generation);
+                status.message = Some(reason.clone());
+            }
+            (desired.id.to_string(), status)
+        })
+        .collect()
+}
+
+/// Where the environment stands after a run.
+#[derive(Debug, Clone)]
+pub(super) struct Verdict {
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: String,
+    pub waiting: Vec<String>,
+    pub blocked: Vec<String>,
+}
+
+impl Verdict {
+    /// The first that applies: a failed write, a refused replacement, a conflict, a blocked
+    /// resource (Degraded), a busy one (Progressing), drift left alone, or all matching.
+    pub fn of(
+        applied: &[Applied],
+        failure: Option<&str>,
+        drifted: &[String],
+        total: usize,
+    ) -> Self {
+        let list = |verb: Verb| -> Vec<String> {
+            applied
+                .iter()
+                .filter(|a| a.action == verb)
+                .map(|a| format!("{}: {}", a.resource, a.message.clone().unwrap_or_default()))
+                .collect()
+        };
+        let waiting = list(Verb::Wait);
+        let blocked = list(Verb::Blocked);
+        let (ready, reason, message) = if let Some(failure) = failure {
+            (false, "ApplyFailed", failure.to_owned())
+        } else if let Some(m) = joined(&list(Verb::Refused)) {
+            (false, "ReplacementRefused", m)
+        } else if let Some(m) = joined(&list(Verb::Conflict)) {
+            (false, "Conflict", m)
+        } else if let Some(m) = joined(&blocked) {
+            (false, "Degraded", m)
+        } else if let Some(m) = joined(&waiting) {
+            (false, "Progressing", m)
+        } else if !drifted.is_empty() {
+            let m = format!("drift left alone (policy report): {}", drifted.join(", "));
+            (true, "DriftReported", m)
+        } else {
+            (
+                true,
+                "Reconciled",
+                format!("{total} resources match the spec"),
+            )
+        };
+        Self {
+            ready,
+            reason,
+            message,
+            waiting,
+            blocked,
+        }
+    }
+
+    /// Ready, Progressing and Degraded, each keeping its transition time while its status
+    /// does not change.
+    pub fn conditions(&self, previous: &EnvironmentStatus) -> Vec<Condition> {
+        let progressing = joined(&self.waiting);
+        let degraded = joined(&self.blocked);
+        vec![
+            condition(previous, "Ready", self.ready, self.reason, &self.message),
+            condition(
+                previous,
+                "Progressing",
+                progressing.is_some(),
+                if progressing.is_some() {
+                    "Waiting"
+                } else {
+                    "Settled"
+                },
+                progressing.as_deref().unwrap_or(""),
+            ),
+            condition(
+                previous,
+                "Degraded",
+                degraded.is_some(),
+                if degraded.is_some() {
+                    "ChangeFailed"
+                } else {
+                    "Healthy"
+                },
+                degraded.as_deref().unwrap_or(""),
+            ),
+        ]
+    }
+}
+
+fn joined(items: &[String]) -> Option<String> {
+    (!items.is_empty()).then(|| items.join("; "))
+}
+
+/// One condition, keeping its transition time while its status does not change.
+pub(super) fn condition(
+    previous: &EnvironmentStatus,
+    type_: &str,
+    on: bool,
+    reason: &str,
+    message: &str,
+) -> Condition {
+    let status = if on { "True" } else { "False" };
+    let since = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time)
+        .unwrap_or_else(Utc::now);
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time: since,
+    }
+}
