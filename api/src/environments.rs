@@ -147,7 +147,8 @@ pub async fn get(
     Ok(object(StatusCode::OK, &env, None))
 }
 
-/// Create an environment (YAML or JSON); 409 if the name is taken.
+/// Create an environment (YAML or JSON); 409 if the name is taken or another environment
+/// already uses an AWS name it derives.
 #[utoipa::path(post, path = "/api/v1/environments", tag = "environments",
     request_body(content((Environment = "application/json"), (Environment = "application/yaml"))),
     responses(
@@ -155,7 +156,7 @@ pub async fn get(
         (status = 400, body = ErrorBody, description = "Malformed body"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Name taken"),
+        (status = 409, body = ErrorBody, description = "Name taken, or an AWS name it derives is used by another environment"),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "Invalid environment, with every field error"),
@@ -193,7 +194,7 @@ pub async fn create(
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "A version was given but the environment does not exist"),
-        (status = 409, body = ErrorBody, description = "Stale resourceVersion, or the environment is being deleted"),
+        (status = 409, body = ErrorBody, description = "Stale resourceVersion, the environment is being deleted, or an AWS name it derives is used by another environment"),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody),

@@ -157,6 +157,10 @@ impl From<StoreError> for ApiError {
                 message: e.to_string(),
                 current: Some(current.to_string()),
             },
+            StoreError::NameClaimed { .. } => Self::Conflict {
+                message: e.to_string(),
+                current: None,
+            },
             StoreError::Deleting(_) => Self::Conflict {
                 message: format!("{e}; it cannot be changed until deletion finishes"),
                 current: None,

@@ -548,6 +548,65 @@ async fn merge_patch_changes_only_what_it_names(pool: PgPool) {
     expect(missing, StatusCode::NOT_FOUND, "not_found").await;
 }
 
+/// `env(name)` running one ECS service.
+fn with_service(name: &str, service: &str) -> Value {
+    let mut env = env(name);
+    env["spec"]["network"] =
+        json!({"subnets": ["subnet-0123abcd"], "securityGroups": ["sg-0123abcd"]});
+    env["spec"]["ecs"] = json!({"services": {service: {
+        "image": "repo/app:1", "cpu": 256, "memory": 512, "desiredCount": 1
+    }}});
+    env
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn an_aws_name_another_environment_uses_is_a_conflict_naming_it(pool: PgPool) {
+    let api = Api::start(pool).await;
+    let first = api.put(&with_service("prod", "eu-api")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+
+    let message = r#"AWS name "prod-eu-api" (ecs-service) is already used by environment "prod""#;
+    let put = api.put(&with_service("prod-eu", "api")).await;
+    let error = expect(put, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(error["message"], message);
+    let post = api
+        .request(Method::POST, "/api/v1/environments")
+        .json(&with_service("prod-eu", "api"))
+        .send()
+        .await
+        .unwrap();
+    let error = expect(post, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(error["message"], message);
+
+    let read = api
+        .request(Method::GET, "/api/v1/environments/prod-eu")
+        .send()
+        .await
+        .unwrap();
+    expect(read, StatusCode::NOT_FOUND, "not_found").await;
+
+    let elsewhere = api.put(&with_service("prod-eu", "web")).await;
+    assert_eq!(elsewhere.status(), StatusCode::CREATED);
+    let patch = api
+        .request(Method::PATCH, "/api/v1/environments/prod-eu")
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"spec":{"ecs":{"services":{"web":null,"api":{"image":"repo/app:1","cpu":256,"memory":512,"desiredCount":1}}}}}"#)
+        .send()
+        .await
+        .unwrap();
+    let error = expect(patch, StatusCode::CONFLICT, "conflict").await;
+    assert_eq!(error["message"], message);
+    let read = body(
+        api.request(Method::GET, "/api/v1/environments/prod-eu")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(read["spec"]["ecs"]["services"]["web"].is_object(), "{read}");
+    assert_eq!(read["metadata"]["generation"], 1);
+}
+
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
 async fn delete_marks_the_environment_deleting(pool: PgPool) {
     let api = Api::start(pool).await;

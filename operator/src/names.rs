@@ -2,6 +2,10 @@
 //!
 //! A resource's name is a pure function of the environment and component names, so a crash
 //! between "create" and "record" is healed by finding the resource, never by creating a twin.
+//! [`claims`] lists every name an environment derives, so the store can keep two environments
+//! from deriving the same one.
+
+pub mod claims;
 
 /// The longest identifier each AWS service accepts, for the names Plumb derives.
 pub mod limits {
@@ -35,6 +39,11 @@ pub fn log_group(env: &str, service: &str) -> String {
 pub fn scalable_resource_id(env: &str, service: &str) -> String {
     format!("service/{}/{}", ecs_cluster(env), ecs_service(env, service))
 }
+
+/// Suffix of the queue-depth scale-out policy and of the alarm that triggers it.
+pub const QUEUE_OUT: &str = "queue-out";
+/// Suffix of the queue-depth scale-in policy and of the alarm that triggers it.
+pub const QUEUE_IN: &str = "queue-in";
 
 /// `{env}-{service}-{suffix}`: a scaling policy or an alarm belonging to one service.
 pub fn service_child(env: &str, service: &str, suffix: &str) -> String {

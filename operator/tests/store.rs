@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use plumb_operator::spec::{Environment, EnvironmentSpec};
+use plumb_operator::names::claims::Namespace;
+use plumb_operator::spec::{from_json_value, Environment, EnvironmentSpec};
 use plumb_operator::store::{LabelSelector, Role, Store, StoreError, WriteOutcome};
+use serde_json::json;
 use sqlx::PgPool;
 
 fn env(name: &str, region: &str) -> Environment {
@@ -321,4 +323,256 @@ async fn status_is_written_beside_the_spec_without_moving_its_version(pool: PgPo
         "another uid"
     );
     assert!(!store.write_status("gone", uid, &status).await.unwrap());
+}
+
+/// An environment running one plain ECS service per name in `services`.
+fn with_services(name: &str, region: &str, services: &[&str]) -> Environment {
+    let services: serde_json::Map<String, serde_json::Value> = services
+        .iter()
+        .map(|s| {
+            let service =
+                json!({"image": "repo/app:1", "cpu": 256, "memory": 512, "desiredCount": 1});
+            ((*s).to_owned(), service)
+        })
+        .collect();
+    from_json_value(json!({
+        "apiVersion": "plumb.dev/v1",
+        "kind": "Environment",
+        "metadata": {"name": name},
+        "spec": {"region": region, "ecs": {"services": services}},
+    }))
+    .unwrap()
+}
+
+fn in_account(mut env: Environment, account: &str) -> Environment {
+    env.spec.role_arn = Some(format!("arn:aws:iam::{account}:role/plumb"));
+    env
+}
+
+/// `(name, namespace, holder)` of a refused write.
+fn claimed<T: std::fmt::Debug>(result: Result<T, StoreError>) -> (String, Namespace, String) {
+    match result {
+        Err(StoreError::NameClaimed {
+            name,
+            namespace,
+            holder,
+        }) => (name, namespace, holder),
+        other => panic!("expected a claimed name, got {other:?}"),
+    }
+}
+
+fn prod_eu_api(holder: &str) -> (String, Namespace, String) {
+    (
+        "prod-eu-api".to_owned(),
+        Namespace::EcsService,
+        holder.to_owned(),
+    )
+}
+
+async fn claim_count(pool: &PgPool, environment: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM name_claims WHERE environment = $1")
+        .bind(environment)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn a_name_another_environment_derives_is_refused_and_nothing_is_stored(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    store
+        .create(&with_services("prod", "us-east-1", &["eu-api"]), "a")
+        .await
+        .unwrap();
+
+    let prod_eu = with_services("prod-eu", "us-east-1", &["api"]);
+    let refused = store.create(&prod_eu, "b").await;
+    assert_eq!(claimed(refused), prod_eu_api("prod"));
+    let refused = store.apply(&prod_eu, "b").await;
+    assert_eq!(claimed(refused), prod_eu_api("prod"));
+    assert!(matches!(
+        store.get("prod-eu").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.events("prod-eu", 10).await.unwrap(), []);
+    assert_eq!(claim_count(&pool, "prod-eu").await, 0);
+
+    // An update that would take the name is refused too, and leaves the stored spec alone.
+    let web = store
+        .create(&with_services("prod-eu", "us-east-1", &["web"]), "b")
+        .await
+        .unwrap();
+    let mut both = with_services("prod-eu", "us-east-1", &["web", "api"]);
+    both.metadata.resource_version = web.metadata.resource_version.clone();
+    let refused = store.update(&both, "b").await.unwrap_err();
+    assert_eq!(refused.kind(), "name_claimed");
+    assert_eq!(
+        refused.to_string(),
+        r#"AWS name "prod-eu-api" (ecs-service) is already used by environment "prod""#
+    );
+    assert_eq!(store.get("prod-eu").await.unwrap(), web);
+    assert_eq!(claim_count(&pool, "prod-eu").await, 4, "web's names only");
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn claims_move_when_a_service_is_renamed(pool: PgPool) {
+    let store = Store::from_pool(pool);
+    store
+        .create(&with_services("prod", "us-east-1", &["eu-api"]), "a")
+        .await
+        .unwrap();
+    let (renamed, outcome) = store
+        .apply(&with_services("prod", "us-east-1", &["eu-web"]), "a")
+        .await
+        .unwrap();
+    assert_eq!(outcome, WriteOutcome::Configured);
+    assert_eq!(renamed.metadata.generation, Some(2));
+
+    store
+        .create(&with_services("prod-eu", "us-east-1", &["api"]), "b")
+        .await
+        .expect("prod-eu-api was released by the rename");
+    let back = store
+        .apply(&with_services("prod", "us-east-1", &["eu-api"]), "a")
+        .await;
+    assert_eq!(claimed(back), prod_eu_api("prod-eu"));
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn claims_stay_while_deleting_and_go_when_finalized(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let prod = store
+        .create(&with_services("prod", "us-east-1", &["eu-api"]), "a")
+        .await
+        .unwrap();
+    assert_eq!(
+        claim_count(&pool, "prod").await,
+        4,
+        "cluster, service, family, log group"
+    );
+    store.mark_deleting("prod", None, "a").await.unwrap();
+
+    let prod_eu = with_services("prod-eu", "us-east-1", &["api"]);
+    let refused = store.create(&prod_eu, "b").await;
+    assert_eq!(
+        claimed(refused),
+        prod_eu_api("prod"),
+        "its resources still exist"
+    );
+
+    store
+        .finalize_deletion("prod", prod.metadata.uid.unwrap(), "plumb")
+        .await
+        .unwrap();
+    assert_eq!(claim_count(&pool, "prod").await, 0);
+    store.create(&prod_eu, "b").await.unwrap();
+    assert_eq!(claim_count(&pool, "prod-eu").await, 4);
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn an_environment_reapplying_its_own_names_is_fine(pool: PgPool) {
+    let store = Store::from_pool(pool.clone());
+    let prod = with_services("prod", "us-east-1", &["api", "worker"]);
+    store.create(&prod, "a").await.unwrap();
+    let (_, outcome) = store.apply(&prod, "a").await.unwrap();
+    assert_eq!(outcome, WriteOutcome::Unchanged);
+
+    let mut bigger = prod.clone();
+    bigger
+        .spec
+        .ecs
+        .as_mut()
+        .unwrap()
+        .services
+        .get_mut("api")
+        .unwrap()
+        .cpu = 512;
+    let (stored, outcome) = store.apply(&bigger, "a").await.unwrap();
+    assert_eq!(outcome, WriteOutcome::Configured);
+    assert_eq!(stored.metadata.generation, Some(2));
+    assert_eq!(claim_count(&pool, "prod").await, 7);
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn other_regions_and_accounts_do_not_collide(pool: PgPool) {
+    let store = Store::from_pool(pool);
+    store
+        .create(&with_services("prod", "us-east-1", &["eu-api"]), "a")
+        .await
+        .unwrap();
+    store
+        .create(&with_services("prod-eu", "eu-west-1", &["api"]), "a")
+        .await
+        .expect("another region");
+
+    let a = in_account(
+        with_services("stage", "us-east-1", &["eu-api"]),
+        "111111111111",
+    );
+    store.create(&a, "a").await.unwrap();
+    let b = in_account(
+        with_services("stage-eu", "us-east-1", &["api"]),
+        "222222222222",
+    );
+    store.create(&b, "a").await.expect("another account");
+    let own = with_services("stage-eu", "us-east-1", &["api"]);
+    store
+        .apply(&own, "a")
+        .await
+        .expect("Plumb's own account holds no stage-eu-api");
+
+    let same = in_account(
+        with_services("stage-eu", "us-east-1", &["api"]),
+        "111111111111",
+    );
+    let refused = store.apply(&same, "a").await;
+    assert_eq!(
+        claimed(refused),
+        (
+            "stage-eu-api".to_owned(),
+            Namespace::EcsService,
+            "stage".to_owned()
+        ),
+        "the same account and region"
+    );
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn concurrent_writers_of_one_name_have_exactly_one_winner(pool: PgPool) {
+    let store = Store::from_pool(pool);
+    let writes = (0..10).flat_map(|i| {
+        let pair = [
+            with_services(&format!("p{i}"), "us-east-1", &["x-api"]),
+            with_services(&format!("p{i}-x"), "us-east-1", &["api"]),
+        ];
+        pair.map(|env| {
+            let store = store.clone();
+            tokio::spawn(async move { (env.metadata.name.clone(), store.create(&env, "w").await) })
+        })
+    });
+    let writes: Vec<_> = writes.collect();
+    let mut outcomes: BTreeMap<String, Result<Environment, StoreError>> = BTreeMap::new();
+    for write in writes {
+        let (name, result) = write.await.unwrap();
+        outcomes.insert(name, result);
+    }
+    for i in 0..10 {
+        let (a, b) = (format!("p{i}"), format!("p{i}-x"));
+        let (winner, loser) = match (&outcomes[&a], &outcomes[&b]) {
+            (Ok(_), Err(_)) => (&a, &b),
+            (Err(_), Ok(_)) => (&b, &a),
+            other => panic!("{a} and {b}: expected one winner, got {other:?}"),
+        };
+        match outcomes.remove(loser) {
+            Some(Err(StoreError::NameClaimed { name, holder, .. })) => {
+                assert_eq!(name, format!("p{i}-x-api"));
+                assert_eq!(&holder, winner);
+            }
+            other => panic!("{loser}: expected a claimed name, got {other:?}"),
+        }
+        assert!(matches!(
+            store.get(loser).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
 }

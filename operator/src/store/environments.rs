@@ -1,4 +1,5 @@
-//! Environments: create, replace, read, list and mark for deletion.
+//! Environments: create, replace, read, list and mark for deletion. A write replaces the
+//! environment's name claims in the same transaction; finalizing a deletion drops them.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -6,6 +7,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
+use super::claims;
 use super::selector::{LabelSelector, Requirement};
 use super::{Store, StoreError};
 use crate::spec::{
@@ -242,6 +244,7 @@ impl Store {
                     continue;
                 }
                 let created = reread(&mut tx, name).await?;
+                claims::replace(&mut tx, &created).await?;
                 record(&mut tx, &created, actor, "Created", "environment created").await?;
                 tx.commit().await?;
                 return Ok((created, WriteOutcome::Created));
@@ -270,6 +273,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let updated = reread(&mut tx, name).await?;
+            if spec_changed {
+                claims::replace(&mut tx, &updated).await?;
+            }
             let message = match (spec_changed, labels_changed) {
                 (true, true) => "spec and labels changed",
                 (true, false) => "spec changed",

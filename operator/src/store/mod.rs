@@ -2,7 +2,9 @@
 //!
 //! Writes use optimistic concurrency: a caller that names a resourceVersion only writes over
 //! exactly that version; a stale one is a [`StoreError::Conflict`], never a silent overwrite.
+//! A write whose derived AWS names another environment holds is a [`StoreError::NameClaimed`].
 
+mod claims;
 mod environments;
 mod events;
 mod selector;
@@ -20,6 +22,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
+use crate::names::claims::Namespace;
+
 /// Embedded migrations from the workspace's `migrations/` folder.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -34,6 +38,13 @@ pub enum StoreError {
         name: String,
         current: i64,
         expected: i64,
+    },
+    /// A name the environment derives is held by another environment.
+    #[error("AWS name {name:?} ({namespace}) is already used by environment {holder:?}")]
+    NameClaimed {
+        name: String,
+        namespace: Namespace,
+        holder: String,
     },
     #[error("environment {0:?} is being deleted")]
     Deleting(String),
@@ -52,6 +63,7 @@ impl StoreError {
             Self::NotFound(_) => "not_found",
             Self::AlreadyExists(_) => "already_exists",
             Self::Conflict { .. } => "conflict",
+            Self::NameClaimed { .. } => "name_claimed",
             Self::Deleting(_) => "deleting",
             Self::Corrupt(..) => "corrupt",
             Self::Database(_) => "database",

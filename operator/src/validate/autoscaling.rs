@@ -15,7 +15,7 @@ use crate::spec::{
 
 /// Suffix of the scale-out policy and alarm Plumb derives for queue-depth scaling (longer than
 /// the scale-in one, `queue-in`).
-pub(super) const QUEUE_SUFFIX: &str = "queue-out";
+pub(super) const QUEUE_SUFFIX: &str = crate::names::QUEUE_OUT;
 
 /// Longest cooldown Plumb accepts, in seconds: beyond an hour a service cannot react.
 const MAX_COOLDOWN: u32 = 3600;

@@ -164,8 +164,8 @@ pub(super) enum Direction {
 impl Direction {
     fn suffix(self) -> &'static str {
         match self {
-            Self::Out => "queue-out",
-            Self::In => "queue-in",
+            Self::Out => names::QUEUE_OUT,
+            Self::In => names::QUEUE_IN,
         }
     }
 
