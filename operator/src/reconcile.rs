@@ -5,15 +5,15 @@
 //! dependency order (stateful resources per the deletion policy), and its row goes only when
 //! teardown succeeded.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::aws::{self, AwsConfig, AwsError, CallCounter, Clients};
+use crate::aws::{self, Access, AwsConfig, AwsError, CallCounter, ClientPool, Clients};
 use crate::engine::diff::{diff, DiffState};
 use crate::engine::graph::desired_graph;
 use crate::engine::plan::plan;
@@ -44,18 +44,15 @@ impl ReconcileError {
     }
 }
 
-/// Clients by (region, role ARN).
-type ClientCache = HashMap<(String, Option<String>), Clients>;
-
 /// What reconciles: the store, how to reach AWS, and the call counter every client shares.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     pub store: Store,
     pub aws: AwsConfig,
     pub counter: CallCounter,
-    /// Clients by (region, role): loading credentials (and assuming a role) once, not on
-    /// every reconcile. The SDK refreshes credentials inside a client as they expire.
-    clients: Arc<Mutex<ClientCache>>,
+    /// Clients by (region, role, external id), bounded, each role's account checked
+    /// against the allow-list before it is assumed.
+    clients: Arc<ClientPool>,
 }
 
 /// The result of one action.
@@ -88,29 +85,23 @@ pub struct Outcome {
 
 impl Reconciler {
     pub fn new(store: Store, aws: AwsConfig, counter: CallCounter) -> Self {
+        let clients = ClientPool::new(aws.clone(), counter.clone());
         Self {
             store,
             aws,
             counter,
-            clients: Arc::default(),
+            clients: Arc::new(clients),
         }
     }
 
     async fn clients(&self, env: &Environment) -> Result<Clients, AwsError> {
-        let key = (env.spec.region.clone(), env.spec.role_arn.clone());
-        let cached = self.cached().get(&key).cloned();
-        if let Some(clients) = cached {
-            return Ok(clients);
-        }
-        let clients =
-            aws::clients_for(&self.aws, &key.0, key.1.as_deref(), self.counter.clone()).await?;
-        self.cached().insert(key, clients.clone());
-        Ok(clients)
-    }
-
-    fn cached(&self) -> std::sync::MutexGuard<'_, ClientCache> {
-        // The map stays consistent whatever a panicking holder did: it only inserts.
-        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+        let spec = &env.spec;
+        let access = Access {
+            region: &spec.region,
+            role_arn: spec.role_arn.as_deref(),
+            external_id: spec.external_id.as_deref(),
+        };
+        self.clients.get(access).await
     }
 
     /// The plan for `env` against what AWS has now. Writes nothing, to AWS or the store.

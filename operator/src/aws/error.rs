@@ -95,6 +95,19 @@ pub enum AwsError {
     /// A create or update came without the desired resource.
     #[error("{resource}: no desired state to apply")]
     MissingDesired { resource: ResourceId },
+    /// The role to assume is in an AWS account this server may not act in; refused before
+    /// any call. Permanent: retrying changes nothing until the spec or the server's
+    /// allow-list does.
+    #[error(
+        "role {role_arn} is in AWS account {account}, which this server may not act in; \
+         to allow it, add {account} to the server's --allowed-accounts (PLUMB_ALLOWED_ACCOUNTS), \
+         which while empty allows only the account of Plumb's own credentials"
+    )]
+    AccountNotAllowed { role_arn: String, account: String },
+    /// The role to assume is not an IAM role ARN, so its account is unknown; refused before
+    /// any call. Permanent, like [`AwsError::AccountNotAllowed`].
+    #[error("{role_arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)")]
+    RoleArn { role_arn: String },
 }
 
 impl AwsError {
@@ -112,6 +125,8 @@ impl AwsError {
             Self::Unresolved { .. } => "unresolved",
             Self::Immutable { .. } => "immutable",
             Self::MissingDesired { .. } => "missing-desired",
+            Self::AccountNotAllowed { .. } => "account-not-allowed",
+            Self::RoleArn { .. } => "role-arn",
         }
     }
 

@@ -4,6 +4,7 @@
 //!
 //! [`Fields`]: crate::engine::Fields
 
+mod accounts;
 mod autoscaling;
 mod clients;
 mod cloudwatch;
@@ -13,12 +14,15 @@ mod error;
 mod fields;
 mod join;
 mod logs;
+mod pool;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-pub use clients::{clients_for, AwsConfig, Clients};
+pub use accounts::{is_account_id, parse_account_id, role_account};
+pub use clients::{AwsConfig, Clients};
 pub use counter::{CallCounter, CallKey, Outcome};
 pub use error::AwsError;
+pub use pool::{clients_for, Access, ClientPool, CAPACITY};
 
 use crate::engine::{
     Action, Change, Desired, DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind,
