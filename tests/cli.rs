@@ -308,6 +308,45 @@ async fn apply_get_delete_through_the_real_binary() {
     db.drop_now().await;
 }
 
+#[test]
+fn serve_checks_its_aws_flags_and_hides_the_external_id() {
+    let out = Command::new(PLUMB)
+        .args(["serve", "--allowed-accounts", "111111111111,12345"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"12345\" is not an AWS account id (12 digits)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = Command::new(PLUMB)
+        .args(["serve", "--aws-external-id", "tenant 42"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("2–1224 characters"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("tenant 42"), "{}", stderr(&out));
+
+    let help = Command::new(PLUMB)
+        .args(["serve", "--help"])
+        .env("PLUMB_AWS_EXTERNAL_ID", "tenant-42-secret")
+        .env("PLUMB_ALLOWED_ACCOUNTS", "111111111111,222222222222")
+        .output()
+        .unwrap();
+    let text = stdout(&help);
+    assert!(text.contains("--allowed-accounts"), "{text}");
+    assert!(text.contains("PLUMB_AWS_EXTERNAL_ID"), "{text}");
+    assert!(!text.contains("tenant-42-secret"), "{text}");
+}
+
 #[path = "../operator/tests/support/mod.rs"]
 mod support;
 

@@ -5,6 +5,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use plumb_operator::aws::AwsError;
 use plumb_operator::reconcile::ReconcileError;
 use plumb_operator::spec::ParseError;
 use plumb_operator::store::StoreError;
@@ -17,7 +18,8 @@ use utoipa::ToSchema;
 #[serde(rename_all = "camelCase")]
 pub struct ErrorBody {
     /// Stable, machine-readable: `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `invalid`, `bad_request`, `payload_too_large`, `unsupported_media_type`, `internal`, …
+    /// `invalid`, `account_not_allowed`, `bad_request`, `payload_too_large`,
+    /// `unsupported_media_type`, `aws_error`, `internal`, …
     pub code: &'static str,
     pub message: String,
     /// Per-field problems, for `invalid` and `bad_request`.
@@ -49,6 +51,11 @@ pub enum ApiError {
     },
     #[error("the environment is invalid")]
     Invalid(Vec<FieldError>),
+    /// The spec's role is in an AWS account the server may not act in. 422, not 403: the
+    /// caller's token is good enough; what must change is the spec (or the server's
+    /// allow-list), and 403 keeps meaning "your role is too low".
+    #[error("{0}")]
+    AccountNotAllowed(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("{0}")]
@@ -71,7 +78,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::AccountNotAllowed(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -90,6 +97,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::Invalid(_) => "invalid",
+            Self::AccountNotAllowed(_) => "account_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -126,6 +134,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (fields, current) = match &self {
             Self::BadRequest(_, fields) | Self::Invalid(fields) => (fields.clone(), None),
+            Self::AccountNotAllowed(reason) => (vec![role_arn_error(reason)], None),
             Self::Conflict { current, .. } => (Vec::new(), current.clone()),
             _ => (Vec::new(), None),
         };
@@ -175,11 +184,29 @@ impl From<ReconcileError> for ApiError {
     fn from(e: ReconcileError) -> Self {
         match e {
             ReconcileError::Store(e) => e.into(),
-            ReconcileError::Aws(e) => {
+            ReconcileError::Aws(e) => e.into(),
+        }
+    }
+}
+
+impl From<AwsError> for ApiError {
+    fn from(e: AwsError) -> Self {
+        match e {
+            AwsError::AccountNotAllowed { .. } => Self::AccountNotAllowed(e.to_string()),
+            AwsError::RoleArn { .. } => Self::Invalid(vec![role_arn_error(&e.to_string())]),
+            e => {
                 tracing::warn!(error = %e, kind = e.kind(), "AWS call failed");
                 Self::Upstream(e.to_string())
             }
         }
+    }
+}
+
+/// The refusal as a field error, so clients show it where they show validation errors.
+fn role_arn_error(reason: &str) -> FieldError {
+    FieldError {
+        field: "spec.roleArn".to_owned(),
+        reason: reason.to_owned(),
     }
 }
 

@@ -26,8 +26,9 @@ pub struct PlanResponse {
 }
 
 /// Dry run: what a reconcile would change now. With an Environment in the body (JSON or
-/// YAML), plans that spec, stored or not; without a body, the stored one. Writes nothing, to
-/// AWS or to the store.
+/// YAML), plans that spec, stored or not: this needs the editor role, since it reaches AWS
+/// with a region and role the caller chose. Without a body, plans the stored spec: viewers
+/// may. Writes nothing, to AWS or to the store.
 #[utoipa::path(post, path = "/api/v1/environments/{name}/plan", tag = "environments",
     params(("name" = String, Path, description = "Environment name")),
     request_body(content((Environment = "application/json"), (Environment = "application/yaml")),
@@ -36,10 +37,11 @@ pub struct PlanResponse {
         (status = 200, body = PlanResponse),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "A body was sent by a viewer"),
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "Invalid environment, or its role is in an AWS account the server may not act in (`account_not_allowed`)"),
         (status = 502, body = ErrorBody, description = "AWS could not be observed"),
     ))]
 pub async fn plan(
@@ -57,6 +59,9 @@ pub async fn plan(
     let env = if empty {
         state.store.get(&name).await?
     } else {
+        // Anything but an empty request (a Content-Type, or a length other than 0) is a
+        // body, and is refused to viewers before it is read.
+        caller.require(Role::Editor, "plan a spec sent in the request body")?;
         let env = read_environment(&state, &headers, body).await?;
         if env.metadata.name != name {
             return Err(ApiError::invalid_field(
@@ -82,6 +87,7 @@ pub async fn plan(
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The environment's role is in an AWS account the server may not act in (`account_not_allowed`)"),
         (status = 502, body = ErrorBody, description = "AWS could not be reached"),
     ))]
 pub async fn reconcile(

@@ -1,15 +1,16 @@
 //! The REST API through real HTTP, against real Postgres (a fresh database per test).
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use plumb_api::{ApiConfig, AppState, Application};
+use plumb_api::{ApiConfig, AppState};
 use plumb_operator::aws::AwsConfig;
 use plumb_operator::store::{Role, Store};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio_util::sync::CancellationToken;
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -18,7 +19,7 @@ struct Api {
     http: Client,
     editor: String,
     viewer: String,
-    _shutdown: tokio_util::sync::DropGuard,
+    _served: support::Served,
 }
 
 impl Api {
@@ -39,18 +40,13 @@ impl Api {
             ..ApiConfig::default()
         };
         let state = AppState::new(store, config, AwsConfig::default());
-        let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
-            .await
-            .unwrap();
-        let addr = app.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        tokio::spawn(app.run(shutdown.clone()));
+        let served = support::serve(state).await;
         Self {
-            addr,
+            addr: served.addr,
             http: Client::new(),
             editor,
             viewer,
-            _shutdown: shutdown.drop_guard(),
+            _served: served,
         }
     }
 
@@ -790,5 +786,10 @@ async fn health_fallbacks_and_openapi(pool: PgPool) {
     assert!(
         doc["components"]["schemas"]["Service"].is_object(),
         "the whole spec is described"
+    );
+    assert!(
+        doc["components"]["schemas"]["EnvironmentSpec"]["properties"]["externalId"].is_object(),
+        "{}",
+        doc["components"]["schemas"]["EnvironmentSpec"]
     );
 }

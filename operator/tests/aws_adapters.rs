@@ -12,7 +12,9 @@ use aws_sdk_applicationautoscaling::types::{
     MetricType, PolicyType, PredefinedMetricSpecification, ScalableDimension, ServiceNamespace,
     TargetTrackingScalingPolicyConfiguration,
 };
-use plumb_operator::aws::{self, clients_for, ArnCache, AwsError, CallCounter, Clients, Cx, Write};
+use plumb_operator::aws::{
+    self, clients_for, Access, ArnCache, AwsError, CallCounter, ClientPool, Clients, Cx, Write,
+};
 use plumb_operator::engine::{
     Desired, DesiredGraph, Fields, Observed, ObservedState, RefField, Reference, ResourceId,
     ResourceKind as K,
@@ -938,6 +940,44 @@ async fn clients_can_assume_the_environments_role() {
     let observed = aws::observe(cx, &graph).await.expect("observe");
     assert_round_trip(&graph.resources[0], &observed, &[]);
     assert_eq!(calls.calls("CreateCluster"), 1);
+}
+
+#[tokio::test]
+async fn clients_assume_a_role_in_a_listed_account_and_refuse_others() {
+    let moto = Moto::start().await;
+    let mut config = moto.aws_config();
+    config.allowed_accounts = ["111111111111".to_owned()].into();
+    config.external_id = Some("plumb-shop".to_owned());
+    let pool = ClientPool::new(config, CallCounter::new());
+    let as_role = |role_arn| Access {
+        region: REGION,
+        role_arn: Some(role_arn),
+        external_id: None,
+    };
+
+    let clients = pool
+        .get(as_role("arn:aws:iam::111111111111:role/plumb-shop"))
+        .await
+        .expect("a listed account");
+    let created = clients
+        .ecs
+        .create_cluster()
+        .cluster_name(CLUSTER)
+        .send()
+        .await
+        .expect("create with the role's credentials");
+    let arn = created.cluster.and_then(|c| c.cluster_arn);
+    assert_eq!(
+        arn.as_deref(),
+        Some("arn:aws:ecs:us-east-1:111111111111:cluster/shop-cluster"),
+        "the cluster is in the role's account"
+    );
+
+    let err = pool
+        .get(as_role("arn:aws:iam::123456789012:role/plumb-shop"))
+        .await
+        .expect_err("moto's own account is not listed");
+    assert_eq!(err.kind(), "account-not-allowed");
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use plumb_operator::aws::parse_account_id;
 use plumb_operator::store::Role;
 use tracing_subscriber::EnvFilter;
 
@@ -80,6 +81,15 @@ pub struct ServeArgs {
     /// Maximum database connections in the pool.
     #[arg(long, env = "PLUMB_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// AWS account ids (comma-separated) whose roles environments may assume through
+    /// `spec.roleArn`. Empty: only the account of Plumb's own credentials. A role in any other
+    /// account is refused before it is assumed.
+    #[arg(long, env = "PLUMB_ALLOWED_ACCOUNTS", value_delimiter = ',', value_parser = account_id)]
+    pub allowed_accounts: Vec<String>,
+    /// External id sent when assuming an environment's role, unless its `spec.externalId`
+    /// names another. Empty: none.
+    #[arg(long, env = "PLUMB_AWS_EXTERNAL_ID", hide_env_values = true)]
+    pub aws_external_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +184,15 @@ pub struct DeleteArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     pub name: String,
+}
+
+/// An AWS account id, or nothing (an empty list, a trailing comma).
+fn account_id(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        parse_account_id(text)
+    }
 }
 
 pub fn telemetry(format: LogFormat) {

@@ -6,6 +6,7 @@ use anyhow::Context;
 use plumb_api::{ApiConfig, AppState, Application};
 use plumb_operator::aws::AwsConfig;
 use plumb_operator::store::Store;
+use plumb_operator::validate::external_id_problem;
 use tokio_util::sync::CancellationToken;
 
 use super::{DbArgs, ServeArgs, TokenCreateArgs};
@@ -17,16 +18,14 @@ async fn connect(db: &DbArgs, max_connections: u32) -> anyhow::Result<Store> {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Checked before anything else, so a bad flag fails fast.
+    let aws = aws_config(args.allowed_accounts, args.aws_external_id)?;
     let store = connect(&args.db, args.db_max_connections).await?;
     store.migrate().await.context("cannot apply migrations")?;
     let config = ApiConfig {
         max_body_bytes: args.max_body_bytes,
         ..ApiConfig::default()
     };
-    let aws = AwsConfig::from_env();
-    if let Some(endpoint) = &aws.endpoint_url {
-        tracing::info!(%endpoint, "AWS endpoint override");
-    }
     let state = AppState::new(store, config, aws);
     let app = Application::build(args.listen, state)
         .await
@@ -40,6 +39,36 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     app.run(shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// AWS settings: the environment's (endpoint, region) plus the flags' allow-list and default
+/// external id. Empty values mean none; a bad external id is refused without repeating it.
+fn aws_config(
+    allowed_accounts: Vec<String>,
+    external_id: Option<String>,
+) -> anyhow::Result<AwsConfig> {
+    let external_id = external_id.filter(|id| !id.is_empty());
+    if let Some(problem) = external_id.as_deref().and_then(external_id_problem) {
+        anyhow::bail!("--aws-external-id (PLUMB_AWS_EXTERNAL_ID) {problem}");
+    }
+    let aws = AwsConfig {
+        allowed_accounts: allowed_accounts
+            .into_iter()
+            .filter(|account| !account.is_empty())
+            .collect(),
+        external_id,
+        ..AwsConfig::from_env()
+    };
+    if let Some(endpoint) = &aws.endpoint_url {
+        tracing::info!(%endpoint, "AWS endpoint override");
+    }
+    if aws.allowed_accounts.is_empty() {
+        tracing::info!("roles may be assumed only in the account of Plumb's own credentials");
+    } else {
+        let accounts: Vec<&str> = aws.allowed_accounts.iter().map(String::as_str).collect();
+        tracing::info!(accounts = %accounts.join(","), "roles may be assumed in these accounts");
+    }
+    Ok(aws)
 }
 
 /// Cancels `token` on SIGTERM or Ctrl-C.

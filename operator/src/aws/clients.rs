@@ -1,6 +1,9 @@
 //! The one place that builds AWS clients: region, credentials chain (optionally assuming the
 //! environment's role), endpoint override, retries and timeouts, and the call counter.
+//! [`ClientPool`](super::ClientPool) decides when to build them, and whether a role may be
+//! assumed at all.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -10,8 +13,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 
+use super::accounts::is_account_id;
 use super::counter::CallCounter;
-use super::error::AwsError;
+use super::error::{AwsError, OpResult};
 use super::retry::QuotaIsFinal;
 
 /// Session name of the assumed role, as it shows in CloudTrail.
@@ -30,6 +34,12 @@ pub struct AwsConfig {
     pub max_attempts: u32,
     /// First retry delay; it doubles (with jitter) on each further retry.
     pub initial_backoff: Duration,
+    /// AWS accounts whose roles may be assumed. Empty: only the account of Plumb's own
+    /// credentials. Environments without a role act with Plumb's own credentials and are
+    /// not checked.
+    pub allowed_accounts: BTreeSet<String>,
+    /// External id sent when assuming a role whose environment names none.
+    pub external_id: Option<String>,
 }
 
 impl Default for AwsConfig {
@@ -40,6 +50,8 @@ impl Default for AwsConfig {
             static_credentials: None,
             max_attempts: 5,
             initial_backoff: Duration::from_secs(1),
+            allowed_accounts: BTreeSet::new(),
+            external_id: None,
         }
     }
 }
@@ -66,19 +78,27 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
-/// Clients for `region` (the config's default when empty), as `role_arn` when given.
-pub async fn clients_for(
+/// A role to assume, with the external id its trust policy may ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RoleToAssume {
+    pub arn: String,
+    pub external_id: Option<String>,
+}
+
+/// Clients for `region` (the config's default when empty), as `role` when given. Checks no
+/// account: callers go through [`ClientPool`](super::ClientPool), which does.
+pub(super) async fn build(
     config: &AwsConfig,
     region: &str,
-    role_arn: Option<&str>,
+    role: Option<&RoleToAssume>,
     counter: CallCounter,
-) -> Result<Clients, AwsError> {
+) -> Clients {
     let base = base_config(config, region).await;
-    let sdk = match role_arn {
+    let sdk = match role {
         Some(role) => assume_role(&base, role).await,
         None => base,
     };
-    Ok(Clients {
+    Clients {
         ecs: aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::config::Builder::from(&sdk)
                 .interceptor(counter.interceptor())
@@ -101,7 +121,31 @@ pub async fn clients_for(
                 .interceptor(counter.interceptor())
                 .build(),
         ),
-    })
+    }
+}
+
+/// The account of Plumb's own credentials, from STS GetCallerIdentity (counted).
+pub(super) async fn own_account(
+    config: &AwsConfig,
+    counter: CallCounter,
+) -> Result<String, AwsError> {
+    const STS: &str = "STS";
+    const OPERATION: &str = "GetCallerIdentity";
+    let base = base_config(config, "").await;
+    let sts = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::config::Builder::from(&base)
+            .interceptor(counter.interceptor())
+            .build(),
+    );
+    let identity = sts.get_caller_identity().send().await.op(STS, OPERATION)?;
+    identity
+        .account
+        .filter(|account| is_account_id(account))
+        .ok_or_else(|| AwsError::Response {
+            service: STS,
+            operation: OPERATION,
+            detail: "the answer names no 12-digit account".to_owned(),
+        })
 }
 
 async fn base_config(config: &AwsConfig, region: &str) -> SdkConfig {
@@ -132,12 +176,15 @@ async fn base_config(config: &AwsConfig, region: &str) -> SdkConfig {
 }
 
 /// `base` with credentials from assuming `role` through STS (refreshed before they expire).
-async fn assume_role(base: &SdkConfig, role: &str) -> SdkConfig {
-    let provider = AssumeRoleProvider::builder(role)
+/// STS is first called when a client first needs credentials, not here.
+async fn assume_role(base: &SdkConfig, role: &RoleToAssume) -> SdkConfig {
+    let mut builder = AssumeRoleProvider::builder(&role.arn)
         .session_name(SESSION_NAME)
-        .configure(base)
-        .build()
-        .await;
+        .configure(base);
+    if let Some(external_id) = &role.external_id {
+        builder = builder.external_id(external_id);
+    }
+    let provider = builder.build().await;
     base.clone()
         .into_builder()
         .credentials_provider(SharedCredentialsProvider::new(provider))

@@ -107,6 +107,19 @@ pub enum AwsError {
     /// The adapters' `after` lists form a cycle: these kinds cannot be observed.
     #[error("adapters cannot be ordered for observation: {0:?}")]
     ObserveOrder(Vec<crate::engine::ResourceKind>),
+    /// The role to assume is in an AWS account this server may not act in; refused before
+    /// any call. Permanent: retrying changes nothing until the spec or the server's
+    /// allow-list does.
+    #[error(
+        "role {role_arn} is in AWS account {account}, which this server may not act in; \
+         to allow it, add {account} to the server's --allowed-accounts (PLUMB_ALLOWED_ACCOUNTS), \
+         which while empty allows only the account of Plumb's own credentials"
+    )]
+    AccountNotAllowed { role_arn: String, account: String },
+    /// The role to assume is not an IAM role ARN, so its account is unknown; refused before
+    /// any call. Permanent, like [`AwsError::AccountNotAllowed`].
+    #[error("{role_arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/name)")]
+    RoleArn { role_arn: String },
 }
 
 impl AwsError {
@@ -125,6 +138,8 @@ impl AwsError {
             Self::Unresolved { .. } => "unresolved",
             Self::Immutable { .. } => "immutable",
             Self::ObserveOrder(_) => "observe-order",
+            Self::AccountNotAllowed { .. } => "account-not-allowed",
+            Self::RoleArn { .. } => "role-arn",
         }
     }
 

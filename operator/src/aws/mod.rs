@@ -5,6 +5,7 @@
 //!
 //! [`Fields`]: crate::engine::Fields
 
+mod accounts;
 pub mod adapter;
 mod autoscaling;
 mod cache;
@@ -15,6 +16,7 @@ mod ecs;
 mod error;
 mod fields;
 mod logs;
+mod pool;
 mod retry;
 mod tags;
 
@@ -23,11 +25,13 @@ use std::collections::BTreeMap;
 use futures::future::try_join_all;
 use strum::VariantArray;
 
+pub use accounts::{is_account_id, parse_account_id, role_account};
 pub use adapter::{Cx, Write};
 pub use cache::ArnCache;
-pub use clients::{clients_for, AwsConfig, Clients};
+pub use clients::{AwsConfig, Clients};
 pub use counter::{CallCounter, CallKey, CallOutcome};
 pub use error::AwsError;
+pub use pool::{clients_for, Access, ClientPool, CAPACITY};
 
 use crate::engine::{DesiredGraph, Observed, ObservedState, Owner, ResourceKind};
 use adapter::adapter;

@@ -8,8 +8,7 @@
 mod apply;
 mod status;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,7 +16,9 @@ use utoipa::ToSchema;
 
 pub use apply::Applied;
 
-use crate::aws::{self, ArnCache, AwsConfig, AwsError, CallCounter, Clients, Cx};
+use crate::aws::{
+    self, Access, ArnCache, AwsConfig, AwsError, CallCounter, ClientPool, Clients, Cx,
+};
 use crate::engine::diff::diff;
 use crate::engine::graph::desired_graph;
 use crate::engine::plan::{plan, Holds};
@@ -50,18 +51,15 @@ impl ReconcileError {
     }
 }
 
-/// Clients by (region, role ARN).
-type ClientCache = HashMap<(String, Option<String>), Clients>;
-
 /// What reconciles: the store, how to reach AWS, and the call counter every client shares.
 #[derive(Debug, Clone)]
 pub struct Reconciler {
     pub store: Store,
     pub aws: AwsConfig,
     pub counter: CallCounter,
-    /// Clients by (region, role): loading credentials (and assuming a role) once, not on
-    /// every reconcile. The SDK refreshes credentials inside a client as they expire.
-    clients: Arc<Mutex<ClientCache>>,
+    /// Clients by (region, role, external id), bounded, each role's account checked
+    /// against the allow-list before it is assumed.
+    clients: Arc<ClientPool>,
     /// Task definition revisions and tag owners, by ARN, across reconciles.
     cache: ArnCache,
 }
@@ -84,30 +82,24 @@ pub struct Outcome {
 
 impl Reconciler {
     pub fn new(store: Store, aws: AwsConfig, counter: CallCounter) -> Self {
+        let clients = ClientPool::new(aws.clone(), counter.clone());
         Self {
             store,
             aws,
             counter,
-            clients: Arc::default(),
+            clients: Arc::new(clients),
             cache: ArnCache::new(),
         }
     }
 
     async fn clients(&self, env: &Environment) -> Result<Clients, AwsError> {
-        let key = (env.spec.region.clone(), env.spec.role_arn.clone());
-        let cached = self.cached().get(&key).cloned();
-        if let Some(clients) = cached {
-            return Ok(clients);
-        }
-        let clients =
-            aws::clients_for(&self.aws, &key.0, key.1.as_deref(), self.counter.clone()).await?;
-        self.cached().insert(key, clients.clone());
-        Ok(clients)
-    }
-
-    fn cached(&self) -> std::sync::MutexGuard<'_, ClientCache> {
-        // The map stays consistent whatever a panicking holder did: it only inserts.
-        self.clients.lock().unwrap_or_else(PoisonError::into_inner)
+        let spec = &env.spec;
+        let access = Access {
+            region: &spec.region,
+            role_arn: spec.role_arn.as_deref(),
+            external_id: spec.external_id.as_deref(),
+        };
+        self.clients.get(access).await
     }
 
     /// The plan for `env` against what AWS has now. Writes nothing, to AWS or the store.

@@ -73,9 +73,14 @@ pub struct EnvironmentSpec {
     /// AWS region, e.g. `us-east-1`.
     #[schema(example = "us-east-1")]
     pub region: String,
-    /// Role assumed through STS to reach another account.
+    /// Role assumed through STS to reach another account. Its account must be one the server
+    /// allows (`--allowed-accounts`; by default only the server's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// External id sent when assuming `roleArn`, as the role's trust policy may require
+    /// (`sts:ExternalId`); the server's default when left out. Only with `roleArn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// Tags put on every managed resource (besides Plumb's own `plumb:*` tags).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -244,6 +249,7 @@ impl EnvironmentSpec {
         Self {
             region: region.into(),
             role_arn: None,
+            external_id: None,
             tags: BTreeMap::new(),
             policy: Policy::default(),
             alerts: None,

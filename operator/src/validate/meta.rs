@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::arn::{self, Kind};
-use super::rules::{name_problem, MAX_ENV_NAME};
+use super::rules::{external_id_problem, name_problem, MAX_ENV_NAME};
 use super::Ctx;
 use crate::names::{self, limits};
 use crate::spec::{API_VERSION, KIND};
@@ -64,6 +64,7 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
     if let Some(role) = &spec.role_arn {
         arn::check(cx, "spec.roleArn", role, Kind::IamRole);
     }
+    external_id(cx);
     tags(cx);
     ignore_rules(cx);
     if let Some(alerts) = &spec.alerts {
@@ -76,6 +77,24 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
                 );
             }
         }
+    }
+}
+
+/// An external id goes with the role it is sent to, and follows STS's rule.
+fn external_id(cx: &mut Ctx<'_>) {
+    let spec = &cx.env.spec;
+    let Some(external_id) = &spec.external_id else {
+        return;
+    };
+    let field = "spec.externalId";
+    if let Some(problem) = external_id_problem(external_id) {
+        cx.err(field, problem);
+    }
+    if spec.role_arn.is_none() {
+        cx.err(
+            field,
+            "is sent only when assuming spec.roleArn; set roleArn or remove externalId",
+        );
     }
 }
 

@@ -25,6 +25,8 @@ use utoipa::ToSchema;
 
 use crate::spec::Environment;
 
+pub use rules::external_id_problem;
+
 /// One rule an Environment broke.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FieldError {

@@ -28,6 +28,17 @@ pub(super) static ENV_VAR: LazyLock<Regex> =
 static DNS_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$").expect("static pattern"));
 
+/// STS's rule for an external id: 2–1224 of letters, digits and `_+=,.@:/-`.
+static EXTERNAL_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$").expect("static pattern"));
+
+/// What is wrong with an external id for STS AssumeRole, if anything. Never echoes the
+/// value: a trust policy's external id is best not repeated in logs and error bodies.
+pub fn external_id_problem(value: &str) -> Option<&'static str> {
+    (!EXTERNAL_ID.is_match(value))
+        .then_some("must be 2–1224 characters: letters, digits and _ + = , . @ : / -")
+}
+
 /// The partition a valid region belongs to; `None` when the region is not valid.
 pub(super) fn region_partition(region: &str) -> Option<&'static str> {
     if !REGION.is_match(region) {

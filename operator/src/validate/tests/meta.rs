@@ -164,6 +164,59 @@ fn role_arn_must_be_an_iam_role_in_the_regions_partition() {
 }
 
 #[test]
+fn external_id_follows_sts_rules_and_needs_a_role() {
+    for ok in [
+        "ab",
+        "tenant-42",
+        "Plumb_shop+prod=1,a.b@c:d/e-f",
+        &"x".repeat(1224),
+    ] {
+        assert_passes(|e| e.spec.external_id = Some(ok.to_owned()));
+    }
+    let rule = "2–1224 characters: letters, digits and _ + = , . @ : / -";
+    for bad in [
+        "",
+        "a",
+        "has space",
+        "semi;colon",
+        "ünïcode",
+        &"x".repeat(1225),
+    ] {
+        let errors = errors_after(|e| e.spec.external_id = Some(bad.to_owned()));
+        assert_has(&errors, "spec.externalId", rule);
+        assert_eq!(errors.len(), 1, "{bad:?}: {errors:#?}");
+    }
+    let errors = errors_after(|e| e.spec.external_id = Some("tenant 42;secret".into()));
+    assert!(
+        errors.iter().all(|e| !e.reason.contains("tenant 42")),
+        "the value is never echoed: {errors:#?}"
+    );
+    assert_only(
+        |e| {
+            e.spec.role_arn = None;
+            e.spec.external_id = Some("tenant-42".into());
+        },
+        "spec.externalId",
+        "set roleArn or remove externalId",
+    );
+}
+
+#[test]
+fn external_id_is_camel_case_and_optional() {
+    let yaml = VALID.replace(
+        "  roleArn: arn:aws:iam::123456789012:role/plumb\n",
+        "  roleArn: arn:aws:iam::123456789012:role/plumb\n  externalId: tenant-42\n",
+    );
+    let env = parse_document(&yaml, Format::Yaml).expect("parses");
+    assert_eq!(env.spec.external_id.as_deref(), Some("tenant-42"));
+    let json = serde_json::to_value(&env.spec).expect("serialises");
+    assert_eq!(json["externalId"], "tenant-42");
+    assert!(valid().spec.external_id.is_none());
+    let json = serde_json::to_value(&valid().spec).expect("serialises");
+    assert!(json.get("externalId").is_none(), "left out when unset");
+}
+
+#[test]
 fn tags_follow_aws_rules() {
     assert_only(
         |e| {
