@@ -534,7 +534,7 @@ async fn the_plan_is_what_the_reconcile_then_does(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
-async fn the_ecs_parts_of_every_example_reconcile(pool: PgPool) {
+async fn the_ecs_parts_of_every_example_reconcile_and_a_second_sweep_only_reads(pool: PgPool) {
     let w = World::start(pool).await;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
     let mut count = 0;
@@ -573,6 +573,19 @@ async fn the_ecs_parts_of_every_example_reconcile(pool: PgPool) {
                 .filter(|a| a.resource.kind == plumb_operator::engine::ResourceKind::EcsService)
                 .count();
             assert_eq!(created, services, "{}", path.display());
+            // A second sweep of the unchanged environment reads each kind in batches, writes
+            // nothing, and describes no task definition revision: the services run revisions
+            // already seen.
+            w.calls().reset();
+            let again = w.reconciler.reconcile(&name).await.unwrap();
+            assert!(again.ready && again.plan.is_noop(), "{}", path.display());
+            assert_eq!(w.calls().writes(), 0, "{}", path.display());
+            assert_eq!(
+                w.calls().calls("DescribeTaskDefinition"),
+                0,
+                "{}",
+                path.display()
+            );
             count += 1;
         }
     }

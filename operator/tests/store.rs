@@ -576,3 +576,43 @@ async fn concurrent_writers_of_one_name_have_exactly_one_winner(pool: PgPool) {
         ));
     }
 }
+
+/// Defaults Plumb manages are written into the stored spec, so reading it back (`plumb get -o
+/// yaml`) shows them: the deployment bounds and circuit breaker, Container Insights, the
+/// capacity providers, the log retention, the CPU architecture, public IPs.
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn managed_defaults_are_visible_in_the_stored_spec(pool: PgPool) {
+    let store = Store::from_pool(pool);
+    let spec = json!({
+        "apiVersion": "plumb.dev/v1",
+        "kind": "Environment",
+        "metadata": {"name": "shop"},
+        "spec": {
+            "region": "us-east-1",
+            "network": {"subnets": ["subnet-0a1b2c3d4e5f60718"]},
+            "ecs": {"services": {"api": {
+                "image": "repo/api:1", "cpu": 256, "memory": 512, "desiredCount": 1
+            }}}
+        }
+    });
+    let env = from_json_value(spec).unwrap();
+    store.apply(&env, "test").await.unwrap();
+    let stored = serde_json::to_value(store.get("shop").await.unwrap().spec).unwrap();
+    assert_eq!(
+        stored["ecs"]["services"]["api"]["deployment"],
+        json!({
+            "minimumHealthyPercent": 100,
+            "maximumPercent": 200,
+            "circuitBreaker": {"enable": true, "rollback": true}
+        })
+    );
+    assert_eq!(stored["ecs"]["containerInsights"], json!(false));
+    assert_eq!(stored["ecs"]["capacityProviders"], json!(["FARGATE"]));
+    assert_eq!(stored["ecs"]["logRetentionDays"], json!(30));
+    assert_eq!(
+        stored["ecs"]["services"]["api"]["cpuArchitecture"],
+        json!("X86_64")
+    );
+    assert_eq!(stored["network"]["assignPublicIp"], json!(false));
+    assert_eq!(stored["policy"]["adopt"], json!(false));
+}

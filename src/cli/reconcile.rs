@@ -74,7 +74,7 @@ struct Resource {
 }
 
 /// Reasons that waiting cannot fix.
-const TERMINAL: &[&str] = &["ReplacementRefused"];
+const TERMINAL: &[&str] = &["ReplacementRefused", "Conflict", "Degraded"];
 
 /// Reconciles `name` until it is Ready, printing each resource as it is handled; fails with
 /// the reason when it stalls past `timeout` or cannot become Ready.
