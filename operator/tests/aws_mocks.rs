@@ -1,6 +1,6 @@
 //! AWS behaviour moto cannot produce, answered by aws-smithy-mocks through Plumb's own clients
 //! (their retries, retry classifiers and call counter): ListServices pages of AWS's size, a
-//! DRAINING or INACTIVE service.
+//! DRAINING or INACTIVE service, a permissions error on a task definition.
 
 #[path = "support/mocks.rs"]
 mod mocks;
@@ -18,10 +18,11 @@ use aws_sdk_ecs::operation::describe_clusters::DescribeClustersOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::list_services::ListServicesOutput;
 use aws_sdk_ecs::operation::list_task_definition_families::ListTaskDefinitionFamiliesOutput;
+use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput;
 use aws_sdk_ecs::types::{Cluster, Service, Tag};
 use aws_sdk_ecs::Client as Ecs;
 use aws_smithy_mocks::{mock, Rule};
-use mocks::Answers;
+use mocks::{json_error, Answers};
 use plumb_operator::aws::{self, ArnCache, AwsError, CallCounter, Clients, Cx};
 use plumb_operator::engine::diff::diff;
 use plumb_operator::engine::plan::{plan, Holds};
@@ -323,4 +324,96 @@ async fn an_inactive_service_is_gone_so_it_is_created() {
         "{:?}",
         changes[0]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// DescribeTaskDefinition errors
+
+fn family(name: &str) -> Desired {
+    desired(K::TaskDefinition, name, json!({"cpu": 256, "memory": 512}))
+}
+
+/// A rule for RegisterTaskDefinition that no correct observation reaches: its call count
+/// shows whether anything tried to register a revision.
+fn register() -> Rule {
+    mock!(Ecs::register_task_definition)
+        .then_output(|| RegisterTaskDefinitionOutput::builder().build())
+}
+
+#[tokio::test]
+async fn access_denied_on_a_running_revision_is_an_error_not_an_absent_family() {
+    let describe_service = mock!(Ecs::describe_services)
+        .match_requests(|req| req.services() == ["shop-api"])
+        .then_output(|| {
+            DescribeServicesOutput::builder()
+                .services(service("shop-api", "ACTIVE", 2))
+                .build()
+        });
+    let running = revision("shop-api");
+    let denied = mock!(Ecs::describe_task_definition)
+        .match_requests(move |req| req.task_definition() == Some(running.as_str()))
+        .then_http_response(|| {
+            json_error(
+                "AccessDeniedException",
+                "User: arn:aws:sts::123456789012:assumed-role/plumb/plumb is not authorized to \
+                 perform: ecs:DescribeTaskDefinition on resource: * because no identity-based \
+                 policy allows the ecs:DescribeTaskDefinition action",
+            )
+        });
+    let register = register();
+    let world = World::new(environment(vec![
+        describe_service,
+        denied.clone(),
+        register.clone(),
+    ]))
+    .await;
+    let graph = DesiredGraph {
+        resources: vec![cluster(), family("shop-api"), desired_service("shop-api")],
+    };
+
+    let err = world.observe(&graph).await.expect_err("an error");
+
+    assert_eq!(err.kind(), "service", "{err}");
+    assert_eq!(err.code(), Some("AccessDeniedException"), "{err}");
+    assert!(err.to_string().contains("DescribeTaskDefinition"), "{err}");
+    assert_eq!(denied.num_calls(), 1, "not retried");
+    assert_eq!(register.num_calls(), 0);
+    assert_eq!(world.calls.writes(), 0);
+}
+
+/// Observes a graph with the family `shop-worker` and no service, DescribeTaskDefinition
+/// answering a `ClientException` with `message`.
+async fn observe_family_answered(message: &'static str) -> Result<ObservedState, AwsError> {
+    let answer = mock!(Ecs::describe_task_definition)
+        .match_requests(|req| req.task_definition() == Some("shop-worker"))
+        .then_http_response(move || json_error("ClientException", message));
+    let register = register();
+    let world = World::new(environment(vec![answer.clone(), register.clone()])).await;
+    let graph = DesiredGraph {
+        resources: vec![cluster(), family("shop-worker")],
+    };
+    let result = world.observe(&graph).await;
+    assert_eq!(answer.num_calls(), 1);
+    assert_eq!(register.num_calls(), 0);
+    result
+}
+
+#[tokio::test]
+async fn ecs_not_found_answer_means_the_family_is_absent() {
+    let state = observe_family_answered("Unable to describe task definition.")
+        .await
+        .expect("absent, not an error");
+
+    assert!(!state.contains_key(&ResourceId::new(K::TaskDefinition, "shop-worker")));
+    assert!(state.contains_key(&ResourceId::new(K::EcsCluster, CLUSTER)));
+}
+
+#[tokio::test]
+async fn another_client_exception_is_an_error() {
+    let err = observe_family_answered("Invalid revision number. Number: 0")
+        .await
+        .expect_err("an error");
+
+    assert_eq!(err.kind(), "service", "{err}");
+    assert_eq!(err.code(), Some("ClientException"), "{err}");
 }

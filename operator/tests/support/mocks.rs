@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_smithy_mocks::{create_mock_http_client, MockResponseInterceptor, Rule, RuleMode};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use plumb_operator::aws::{clients_for, AwsConfig, CallCounter, Clients};
 
 /// Attempts per call, the first included (Plumb's default, spelt out for the tests).
@@ -64,4 +67,19 @@ fn interceptor(rules: &[Rule]) -> MockResponseInterceptor {
         MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
         |interceptor, rule| interceptor.with_rule(rule),
     )
+}
+
+/// An error answer as an AWS JSON 1.1 service (ECS, Application Auto Scaling) sends it:
+/// HTTP 400, the code in `__type`, the message in `message`. The SDK parses it like any
+/// answer from AWS, so the raw response carries the code as it would in production.
+pub fn json_error(code: &str, message: &str) -> HttpResponse {
+    let body = serde_json::json!({"__type": code, "message": message}).to_string();
+    let mut response = HttpResponse::new(
+        StatusCode::try_from(400).expect("a status code"),
+        SdkBody::from(body),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "application/x-amz-json-1.1");
+    response
 }
