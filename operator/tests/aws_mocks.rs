@@ -1,6 +1,7 @@
 //! AWS behaviour moto cannot produce, answered by aws-smithy-mocks through Plumb's own clients
 //! (their retries, retry classifiers and call counter): ListServices pages of AWS's size, a
-//! DRAINING or INACTIVE service, a permissions error on a task definition.
+//! DRAINING or INACTIVE service, a permissions error on a task definition, a quota error
+//! against throttling.
 
 #[path = "support/mocks.rs"]
 mod mocks;
@@ -22,8 +23,8 @@ use aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutp
 use aws_sdk_ecs::types::{Cluster, Service, Tag};
 use aws_sdk_ecs::Client as Ecs;
 use aws_smithy_mocks::{mock, Rule};
-use mocks::{json_error, Answers};
-use plumb_operator::aws::{self, ArnCache, AwsError, CallCounter, Clients, Cx};
+use mocks::{json_error, Answers, MAX_ATTEMPTS};
+use plumb_operator::aws::{self, ArnCache, AwsError, CallCounter, Clients, Cx, Write};
 use plumb_operator::engine::diff::diff;
 use plumb_operator::engine::plan::{plan, Holds};
 use plumb_operator::engine::{
@@ -416,4 +417,90 @@ async fn another_client_exception_is_an_error() {
 
     assert_eq!(err.kind(), "service", "{err}");
     assert_eq!(err.code(), Some("ClientException"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quota against throttling
+
+/// A target-tracking policy on `shop-api`'s CPU, as the graph derives it.
+fn cpu_policy() -> Desired {
+    desired(
+        K::ScalingPolicy,
+        "shop-api-cpu",
+        json!({
+            "resourceId": format!("service/{CLUSTER}/shop-api"),
+            "policyType": "TargetTrackingScaling",
+            "predefinedMetricType": "ECSServiceAverageCPUUtilization",
+            "targetValue": 60,
+            "scaleOutCooldown": 60,
+            "scaleInCooldown": 300,
+            "disableScaleIn": false,
+        }),
+    )
+}
+
+/// Creates the policy with PutScalingPolicy answering `code` on every attempt; returns the
+/// error, the attempts the rule answered, and the call counter's PutScalingPolicy calls by
+/// outcome.
+///
+/// The error is an HTTP answer, not a modeled one (`then_error`): `QuotaIsFinal` reads the
+/// code from the raw response, as AWS sends it, and a modeled error comes with the mock's
+/// placeholder response (HTTP 418, no code), which the SDK's own classifier alone would
+/// retry as throttling.
+async fn put_policy_answered(
+    code: &'static str,
+    message: &'static str,
+) -> (AwsError, usize, BTreeMap<String, u64>) {
+    let answer = mock!(AutoScaling::put_scaling_policy)
+        .match_requests(|req| req.policy_name() == Some("shop-api-cpu"))
+        .then_http_response(move || json_error(code, message));
+    let answers = Answers {
+        autoscaling: vec![answer.clone()],
+        ..Answers::default()
+    };
+    let world = World::new(answers).await;
+    let policy = cpu_policy();
+    let write = Write {
+        desired: &policy,
+        current: None,
+        changed: &BTreeSet::new(),
+        token: "0123456789abcdef0123456789abcdef",
+    };
+    let err = aws::create(world.cx(), write)
+        .await
+        .expect_err("PutScalingPolicy fails");
+    let outcomes = world
+        .calls
+        .snapshot()
+        .into_iter()
+        .filter(|((_, operation, _), _)| operation == "PutScalingPolicy")
+        .map(|((_, _, outcome), n)| (outcome, n))
+        .collect();
+    (err, answer.num_calls(), outcomes)
+}
+
+#[tokio::test]
+async fn a_quota_error_is_final_not_retried_as_throttling() {
+    let message = "Maximum number of scaling policies reached for this scalable target";
+
+    let (err, attempts, counted) = put_policy_answered("LimitExceededException", message).await;
+
+    assert_eq!(err.kind(), "quota", "{err}");
+    assert_eq!(err.code(), Some("LimitExceededException"));
+    assert!(err.to_string().contains(message), "{err}");
+    assert_eq!(attempts, 1, "one attempt of {MAX_ATTEMPTS}");
+    assert_eq!(counted, BTreeMap::from([("error".to_owned(), 1)]));
+}
+
+#[tokio::test]
+async fn throttling_is_retried_until_the_attempts_run_out() {
+    let (err, attempts, counted) =
+        put_policy_answered("ThrottlingException", "Rate exceeded").await;
+
+    assert_eq!(err.kind(), "throttled", "{err}");
+    assert_eq!(attempts, MAX_ATTEMPTS as usize);
+    assert_eq!(
+        counted,
+        BTreeMap::from([("throttled".to_owned(), u64::from(MAX_ATTEMPTS))])
+    );
 }
