@@ -3,7 +3,8 @@
 //! - Missing → `Create` with every desired and create-only field.
 //! - Observed under our name but not tagged as ours → `Conflict` (never touched), or with
 //!   `policy.adopt`, `Adopt` (tag it ours) and then as below.
-//! - Busy (AWS is creating, modifying, draining, rolling out) → `Wait`: nothing is written.
+//! - Busy (AWS is creating, modifying, draining, rolling out) → `Wait`: nothing is written,
+//!   and a revisioned resource it references that differs (a task definition) waits too.
 //! - Failed (its last change failed), or held by the caller (a failure recorded for the
 //!   current generation) → `Blocked`, and so is every resource it references: not written
 //!   again until the spec changes.
@@ -40,15 +41,21 @@ pub type Holds = BTreeMap<ResourceId, String>;
 pub fn plan(graph: &DesiredGraph, diffs: &[ResourceDiff], policy: &Policy, holds: &Holds) -> Plan {
     let by_id: HashMap<&ResourceId, &ResourceDiff> = diffs.iter().map(|d| (&d.id, d)).collect();
     let blocked = blocked(graph, &by_id, holds);
+    let waiting = waiting(graph, &by_id);
     let mut actions = Vec::new();
     for desired in &graph.resources {
         let Some(diff) = by_id.get(&desired.id) else {
             continue;
         };
-        let changes = match blocked.get(&desired.id) {
-            Some(reason) if diff.state != DiffState::Matches => vec![Change::Blocked {
+        let changes = match (blocked.get(&desired.id), waiting.get(&desired.id)) {
+            (Some(reason), _) if diff.state != DiffState::Matches => vec![Change::Blocked {
                 reason: reason.clone(),
             }],
+            (_, Some(reason)) if matches!(diff.state, DiffState::Differs(_)) => {
+                vec![Change::Wait {
+                    reason: reason.clone(),
+                }]
+            }
             _ => desired_changes(desired, diff, policy),
         };
         actions.extend(changes.into_iter().map(|change| Action {
@@ -93,6 +100,32 @@ fn blocked(
                 let because = format!("{reason} (held with {})", desired.id);
                 out.entry(target.clone()).or_insert(because);
             }
+        }
+    }
+    out
+}
+
+/// Revisioned resources (task definitions) that a busy resource references, with the reason.
+/// A new revision could not be taken up before the busy one settles, and a family is
+/// observed at the revision its service runs: registered now, it would be registered again
+/// on every reconcile until the rollout ends. So it waits, and goes out with its referrer.
+fn waiting(graph: &DesiredGraph, by_id: &HashMap<&ResourceId, &ResourceDiff>) -> Holds {
+    let mut out = Holds::new();
+    for desired in &graph.resources {
+        let Some(Observed {
+            phase: Phase::Busy(reason),
+            ..
+        }) = by_id.get(&desired.id).and_then(|d| d.observed.as_ref())
+        else {
+            continue;
+        };
+        let targets = desired
+            .references
+            .values()
+            .flat_map(|r| r.reference.targets());
+        for target in targets.filter(|t| t.kind.rules().revisioned) {
+            let because = format!("{reason} (waiting with {})", desired.id);
+            out.entry(target.clone()).or_insert(because);
         }
     }
     out

@@ -120,6 +120,38 @@ fn a_busy_resource_waits_and_nothing_is_written_to_it() {
 }
 
 #[test]
+fn a_new_revision_waits_while_its_service_rolls_out() {
+    let (env, graph) = arive();
+    let mut observed = echo(
+        &graph,
+        &[("task-definition/arive-api", "image", json!("repo/api:0"))],
+    );
+    let service = ResourceId::new(K::EcsService, "arive-api");
+    if let Some(o) = observed.get_mut(&service) {
+        o.phase = Phase::Busy("deployment in progress".into());
+    }
+    let plan = plan_of(&graph, &observed, &env.spec.policy);
+    assert_eq!(
+        summary(&plan)[2..],
+        pairs(&[
+            ("task-definition/arive-api", "wait"),
+            ("ecs-service/arive-api", "wait"),
+        ])
+    );
+    let Change::Wait { reason } = &plan.actions[2].change else {
+        panic!("task definition waits: {:?}", plan.actions[2]);
+    };
+    assert!(reason.contains("ecs-service/arive-api"), "{reason}");
+    // Nothing to register: the task definition is left alone.
+    let mut settled = echo(&graph, &[]);
+    if let Some(o) = settled.get_mut(&service) {
+        o.phase = Phase::Busy("deployment in progress".into());
+    }
+    let plan = plan_of(&graph, &settled, &env.spec.policy);
+    assert_eq!(summary(&plan)[2].1, "noop");
+}
+
+#[test]
 fn a_failed_resource_and_what_it_references_are_blocked() {
     let (env, graph) = arive();
     let mut observed = echo(
