@@ -12,12 +12,28 @@ use crate::spec::{CpuArchitecture, Ecs, Service};
 pub(super) fn resources(cx: &Cx<'_>, ecs: &Ecs) -> Vec<Desired> {
     let mut out = vec![cluster(cx, ecs)];
     out.extend(ecs.services.keys().map(|svc| log_group(cx, ecs, svc)));
-    out.extend(
-        ecs.services
-            .iter()
-            .map(|(svc, s)| task_definition(cx, ecs, svc, s)),
-    );
-    out.extend(ecs.services.iter().map(|(svc, s)| service(cx, ecs, svc, s)));
+    let services: Vec<Desired> = ecs
+        .services
+        .iter()
+        .map(|(svc, s)| service(cx, ecs, svc, s))
+        .collect();
+    for ((svc, s), service) in ecs.services.iter().zip(&services) {
+        let mut td = task_definition(cx, ecs, svc, s);
+        if !service
+            .references
+            .get("taskDefinition")
+            .is_some_and(|r| r.managed)
+        {
+            // The service's revision is someone else's business (an ignore rule): a revision
+            // Plumb registered would never run, and the family is observed at the revision
+            // the service runs, so it would be registered again on every sweep. Its fields
+            // are set when the family is first created, and never compared.
+            let fields = std::mem::take(&mut td.fields);
+            td.create_only.extend(fields);
+        }
+        out.push(td);
+    }
+    out.extend(services);
     out
 }
 

@@ -125,7 +125,7 @@ impl Builder<'_> {
 
     /// A field holding other resources' ARNs.
     pub fn reference(&mut self, field: &str, reference: Reference, spec_path: &str) {
-        let managed = !self.ignored(spec_path, true);
+        let managed = !self.ignored(spec_path, false);
         self.desired
             .references
             .insert(field.to_owned(), RefField { reference, managed });

@@ -506,6 +506,9 @@ fn ignored_fields_move_to_create_only() {
         assert!(!td.fields.contains_key("image"));
         assert_eq!(td.create_only["image"], json!("repo/api:1.0"));
         assert!(td.fields.contains_key("cpu"));
+        // Ignoring the image leaves the service's revision managed.
+        let service = find(&g, ResourceKind::EcsService, svc);
+        assert!(service.references["taskDefinition"].managed);
     }
     let api = find(&g, ResourceKind::TaskDefinition, "arive-api");
     assert!(api.create_only.contains_key("environment"));

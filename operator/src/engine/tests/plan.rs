@@ -348,7 +348,11 @@ fn an_ignored_task_definition_reference_is_not_rolled() {
     let graph = desired_graph(&env);
     let service = &graph.resources[3];
     assert!(!service.references["taskDefinition"].managed);
-    // Only the environment-wide region is still managed on the task definition.
+    // The task definition is the service's business then: not even the environment-wide
+    // region is compared, so no revision is registered that the service would never run.
+    let td = &graph.resources[2];
+    assert!(td.fields.is_empty());
+    assert_eq!(td.create_only["region"], json!("us-east-1"));
     let observed = echo(
         &graph,
         &[("task-definition/arive-api", "region", json!("eu-west-1"))],
@@ -357,7 +361,7 @@ fn an_ignored_task_definition_reference_is_not_rolled() {
     assert_eq!(
         summary(&plan)[2..],
         pairs(&[
-            ("task-definition/arive-api", "update"),
+            ("task-definition/arive-api", "noop"),
             ("ecs-service/arive-api", "noop"),
         ])
     );
