@@ -188,7 +188,7 @@ fn queue_depth(cx: &mut Ctx<'_>, base: &str, q: &QueueDepthScaling) {
             }
         }
     }
-    if q.period == 0 || q.period % 60 != 0 {
+    if q.period == 0 || !q.period.is_multiple_of(60) {
         cx.err(
             format!("{base}.period"),
             format!(

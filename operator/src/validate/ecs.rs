@@ -93,7 +93,7 @@ impl FargateMemory {
         match self {
             Self::List(list) => list.contains(&memory),
             Self::Range { min, max, step } => {
-                (*min..=*max).contains(&memory) && (memory - min) % step == 0
+                (*min..=*max).contains(&memory) && (memory - min).is_multiple_of(*step)
             }
         }
     }

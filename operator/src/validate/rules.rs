@@ -131,7 +131,7 @@ pub(super) fn version(text: &str) -> Option<(u32, Option<u32>)> {
 
 /// CloudWatch alarm periods: 10, 20, 30, or a multiple of 60 seconds.
 pub(super) fn alarm_period_ok(period: u32) -> bool {
-    matches!(period, 10 | 20 | 30) || (period >= 60 && period % 60 == 0)
+    matches!(period, 10 | 20 | 30) || (period >= 60 && period.is_multiple_of(60))
 }
 
 /// CloudWatch limits how far back an alarm looks: one day for periods under an hour, seven
