@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Brings up what Plumb needs on this machine and runs it with an example environment:
-# PostgreSQL (started or installed if none runs), moto server on loopback as the AWS endpoint,
-# then `plumb serve`, an admin token, and `plumb apply -f examples/arive.yaml`.
+# PostgreSQL (started or installed if none runs), moto server on loopback as the AWS endpoint
+# (with a VPC, two subnets and a security group in it), then `plumb serve`, an admin token,
+# and `plumb apply --wait` of examples/arive.yaml on that network.
 # Ctrl-C stops Plumb and moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +33,14 @@ trap cleanup EXIT INT TERM
 
 scripts/moto.sh start "$MOTO_PORT" >/tmp/plumb-moto.log 2>&1 &
 pids+=($!)
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break
+  sleep 0.2
+done
+# The example names its team's subnets; moto knows only those made here.
+work="$(mktemp -d)"
+"$(dirname "$(scripts/moto.sh path)")/python" scripts/moto_network.py \
+  "$PLUMB_AWS_ENDPOINT_URL" "$AWS_REGION" examples/arive.yaml "$work/arive.yaml"
 
 "$PLUMB" migrate
 "$PLUMB" serve --listen "$LISTEN" &
@@ -41,7 +50,7 @@ for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && break; 
 
 PLUMB_TOKEN="$("$PLUMB" token create --role admin --name quickstart 2>/dev/null)"
 export PLUMB_TOKEN
-"$PLUMB" apply -f examples/arive.yaml
+"$PLUMB" apply -f "$work/arive.yaml" --wait
 "$PLUMB" get
 
 cat <<MSG
@@ -51,7 +60,14 @@ the AWS endpoint on 127.0.0.1:$MOTO_PORT. In another shell:
 
   export PLUMB_SERVER=$PLUMB_SERVER PLUMB_TOKEN=$PLUMB_TOKEN
   $PLUMB get arive -o yaml
-  $PLUMB apply -f examples/
+  $PLUMB plan -f $work/arive.yaml
+
+Change something behind Plumb's back (the api service's desired count, in moto):
+
+  $(dirname "$(scripts/moto.sh path)")/python -c 'import boto3; boto3.client("ecs", endpoint_url="$PLUMB_AWS_ENDPOINT_URL", region_name="$AWS_REGION", aws_access_key_id="t", aws_secret_access_key="t").update_service(cluster="arive-cluster", service="arive-api", desiredCount=3)'
+
+then "$PLUMB plan -f $work/arive.yaml" shows the drift (desiredCount: 3 → 1), and the next
+reconcile puts it back.
 
 Ctrl-C stops Plumb and moto.
 MSG
