@@ -456,3 +456,72 @@ async fn a_create_whose_every_answer_was_lost_is_found_not_made_twice(pool: PgPo
     assert!(!created.contains(&json!(API)), "{created:?}");
     assert_eq!(w.service_names().await, [API, "shop-worker"]);
 }
+
+/// The convergence guard: AWS keeps answering with a value that never sticks; three
+/// applies, then NotConverging and no more writes, until the field matches again.
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn a_field_that_never_sticks_is_applied_three_times_then_not_converging(pool: PgPool) {
+    let moto = Moto::start().await;
+    let net = network(&moto).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let reconciler = Reconciler::new(
+        Store::from_pool(pool),
+        proxy.aws_config(),
+        CallCounter::new(),
+    );
+    let yaml = format!(
+        r#"
+apiVersion: plumb.dev/v1
+kind: Environment
+metadata: {{name: shop}}
+spec:
+  region: us-east-1
+  network: {{subnets: [{s0}, {s1}], securityGroups: [{sg}]}}
+  ecs:
+    services:
+      worker: {{image: registry.example.com/shop-worker:1, cpu: 256, memory: 512, desiredCount: 1}}
+"#,
+        s0 = net.subnets[0],
+        s1 = net.subnets[1],
+        sg = net.security_group,
+    );
+    let env = parse_document(&yaml, Format::Yaml).unwrap();
+    reconciler.store.apply(&env, "test").await.unwrap();
+    let first = reconciler.reconcile("shop").await.unwrap();
+    assert!(first.ready, "{}: {}", first.reason, first.message);
+
+    // From now on AWS reports 7 tasks whatever Plumb writes.
+    proxy.rewrite("DescribeServices", |answer: &mut Value| {
+        if let Some(services) = answer["services"].as_array_mut() {
+            for s in services {
+                s["desiredCount"] = json!(7);
+            }
+        }
+    });
+    let updates = || reconciler.counter.calls("UpdateService");
+    for round in 1..=3 {
+        let before = updates();
+        let outcome = reconciler.reconcile("shop").await.unwrap();
+        assert_eq!(updates() - before, 1, "round {round}: {}", outcome.message);
+    }
+    for _ in 0..2 {
+        let before = updates();
+        let outcome = reconciler.reconcile("shop").await.unwrap();
+        assert_eq!(updates(), before, "no fourth write");
+        assert!(!outcome.ready);
+        assert_eq!(outcome.reason, "NotConverging");
+        assert!(
+            outcome.message.contains("ecs-service/shop-worker")
+                && outcome.message.contains("desiredCount"),
+            "{}",
+            outcome.message
+        );
+    }
+
+    // It sticks again: the guard lets go, and the environment is Ready.
+    proxy.stop_rewrite("DescribeServices");
+    let outcome = reconciler.reconcile("shop").await.unwrap();
+    assert!(outcome.ready, "{}: {}", outcome.reason, outcome.message);
+    let status = reconciler.store.get("shop").await.unwrap().status.unwrap();
+    assert_eq!(status.resources["ecs-service/shop-worker"].reapplied, None);
+}

@@ -6,6 +6,7 @@
 //! succeeded.
 
 mod apply;
+mod converge;
 mod status;
 
 use std::sync::Arc;
@@ -138,6 +139,7 @@ impl Reconciler {
         let previous = env.status.clone().unwrap_or_default();
         let holds = status::holds(&previous, generation);
         let plan = plan(&graph, &diff(&graph, &observed), &env.spec.policy, &holds);
+        let plan = converge::guard(plan, &previous, generation);
         // Under `report`, a new generation is still applied (it is the user's intent); what
         // differs after that is drift, recorded and left alone.
         let new_generation = previous.observed_generation.unwrap_or(0) < generation;
@@ -165,6 +167,8 @@ impl Reconciler {
         let previous = env.status.clone().unwrap_or_default();
         let total = graph.resources.len();
         let verdict = Verdict::of(&run.applied, run.failure.as_deref(), &run.drifted, total);
+        let written = status::updated_fields(&plan, &run.applied);
+        let reapplied = converge::after_run(&plan, &written, &previous, generation);
         let status = EnvironmentStatus {
             observed_generation: if verdict.ready {
                 Some(generation)
@@ -172,7 +176,7 @@ impl Reconciler {
                 previous.observed_generation
             },
             conditions: verdict.conditions(&previous),
-            resources: status::resources(graph, &run.after, holds, generation),
+            resources: status::resources(graph, &run.after, holds, generation, &reapplied),
         };
         let uid = env.metadata.uid.unwrap_or_default();
         self.store.write_status(name, uid, &status).await?;

@@ -8,8 +8,10 @@ use strum::VariantArray;
 
 use super::apply::Applied;
 use crate::engine::plan::Holds;
-use crate::engine::{DesiredGraph, ObservedState, Owner, Phase, ResourceId, ResourceKind, Verb};
-use crate::spec::{Condition, EnvironmentStatus, ResourceStatus};
+use crate::engine::{
+    Change, DesiredGraph, ObservedState, Owner, Phase, Plan, ResourceId, ResourceKind, Verb,
+};
+use crate::spec::{Condition, EnvironmentStatus, Reapplied, ResourceStatus};
 
 /// Failures recorded for this generation: those resources are held back.
 pub(super) fn holds(previous: &EnvironmentStatus, generation: i64) -> Holds {
@@ -42,6 +44,7 @@ pub(super) fn resources(
     after: &ObservedState,
     holds: &Holds,
     generation: i64,
+    reapplied: &BTreeMap<String, Reapplied>,
 ) -> BTreeMap<String, ResourceStatus> {
     graph
         .resources
@@ -74,7 +77,26 @@ pub(super) fn resources(
                 status.failed_generation = Some(generation);
                 status.message = Some(reason.clone());
             }
+            status.reapplied = reapplied.get(&desired.id.to_string()).cloned();
             (desired.id.to_string(), status)
+        })
+        .collect()
+}
+
+/// The fields each resource had updated in a run (as planned, for the updates that went
+/// through).
+pub(super) fn updated_fields(plan: &Plan, applied: &[Applied]) -> Vec<(String, Vec<String>)> {
+    plan.actions
+        .iter()
+        .filter_map(|action| {
+            let Change::Update { fields } = &action.change else {
+                return None;
+            };
+            let done = applied
+                .iter()
+                .any(|a| a.resource == action.resource && a.action == Verb::Update && a.ok);
+            let names = fields.iter().map(|f| f.field.clone()).collect();
+            done.then(|| (action.resource.to_string(), names))
         })
         .collect()
 }
@@ -106,13 +128,17 @@ impl Verdict {
                 .collect()
         };
         let waiting = list(Verb::Wait);
-        let blocked = list(Verb::Blocked);
+        let (not_converging, blocked): (Vec<String>, Vec<String>) = list(Verb::Blocked)
+            .into_iter()
+            .partition(|m| m.contains(": NotConverging"));
         let (ready, reason, message) = if let Some(failure) = failure {
             (false, "ApplyFailed", failure.to_owned())
         } else if let Some(m) = joined(&list(Verb::Refused)) {
             (false, "ReplacementRefused", m)
         } else if let Some(m) = joined(&list(Verb::Conflict)) {
             (false, "Conflict", m)
+        } else if let Some(m) = joined(&not_converging) {
+            (false, "NotConverging", m)
         } else if let Some(m) = joined(&blocked) {
             (false, "Degraded", m)
         } else if let Some(m) = joined(&waiting) {
@@ -127,6 +153,7 @@ impl Verdict {
                 format!("{total} resources match the spec"),
             )
         };
+        let blocked = not_converging.into_iter().chain(blocked).collect();
         Self {
             ready,
             reason,

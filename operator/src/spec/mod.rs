@@ -225,6 +225,19 @@ pub struct ResourceStatus {
     /// resource is not written again until the spec moves past it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_generation: Option<i64>,
+    /// Fields applied in consecutive reconciles of one generation without sticking, with
+    /// their counts (the convergence guard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reapplied: Option<Reapplied>,
+}
+
+/// How often each field of a resource was applied in a row, in one generation, without AWS
+/// reporting the desired value afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Reapplied {
+    pub generation: i64,
+    pub fields: BTreeMap<String, u32>,
 }
 
 impl Environment {
