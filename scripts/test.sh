@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/plumb/target}"
+# No incremental build state: a test run builds once, and the state only costs disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 export DATABASE_URL="${PLUMB_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 export PLUMB_MOTO_SERVER="$(scripts/moto.sh path)"
 
