@@ -49,11 +49,14 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str) -> Self {
+    /// `plumb serve` with `args` added and `envs` set.
+    fn start(database_url: &str, args: &[&str], envs: &[(&str, String)]) -> Self {
         let mut child = Command::new(PLUMB)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("DATABASE_URL", database_url)
             .env("PLUMB_LOG", "warn")
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -150,7 +153,8 @@ async fn apply_get_delete_through_the_real_binary() {
     assert!(migrate.status.success(), "{}", stderr(&migrate));
     let editor = token(&db.url, "editor");
     let viewer = token(&db.url, "viewer");
-    let server = Server::start(&db.url);
+    // An API-only replica: nothing here reaches AWS.
+    let server = Server::start(&db.url, &["--controller=false"], &[]);
 
     // Every example, from a directory.
     let applied = plumb(
@@ -225,6 +229,14 @@ async fn apply_get_delete_through_the_real_binary() {
         table
             .lines()
             .any(|l| l.starts_with("shop ") && l.contains("eu-west-1")),
+        "{table}"
+    );
+    // Without a controller, nothing reconciles.
+    assert!(
+        table
+            .lines()
+            .skip(1)
+            .all(|l| l.split_whitespace().nth(3) == Some("Pending")),
         "{table}"
     );
     let json: Value = serde_json::from_str(&stdout(&plumb(
@@ -383,37 +395,48 @@ spec:
     )
 }
 
+/// `plumb serve` (controller on) against `moto`, with AWS settings for it.
+fn serve_on_moto(database_url: &str, moto: &support::Moto, args: &[&str]) -> Server {
+    let endpoint = moto.aws_config().endpoint_url.unwrap();
+    let envs = [
+        ("PLUMB_AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+    ];
+    Server::start(database_url, args, &envs)
+}
+
+/// `plumb get NAME -o json`.
+fn get_json(server: &Server, token: &str, name: &str) -> Value {
+    let out = plumb(server, token, &["get", name, "-o", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn ready(env: &Value) -> &Value {
+    let conditions = env["status"]["conditions"].as_array();
+    conditions
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .unwrap_or(&Value::Null)
+}
+
+/// Polls `check` every 200 ms until it holds; panics with `what` after `limit`.
+async fn eventually(limit: std::time::Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_and_apply_wait_against_moto() {
     let moto = support::Moto::start().await;
     let net = support::network(&moto).await;
     let db = Database::create().await;
     let editor = token(&db.url, "editor");
-    let mut child = Command::new(PLUMB)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", &db.url)
-        .env("PLUMB_LOG", "warn")
-        .env(
-            "PLUMB_AWS_ENDPOINT_URL",
-            moto.aws_config().endpoint_url.unwrap(),
-        )
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server {
-        child,
-        url: line
-            .trim()
-            .trim_start_matches("plumb listening on ")
-            .to_owned(),
-    };
+    let server = serve_on_moto(&db.url, &moto, &[]);
 
     let dir = scratch_dir();
     let file = dir.join("shop.yaml");
@@ -428,6 +451,7 @@ async fn plan_and_apply_wait_against_moto() {
     assert!(text.contains("+ ecs-service/shop-api"), "{text}");
     assert!(text.contains("Plan: 9 to create"), "{text}");
 
+    // apply --wait only writes and watches; the controller does the work.
     let applied = plumb(
         &server,
         &editor,
@@ -437,7 +461,9 @@ async fn plan_and_apply_wait_against_moto() {
     let out = stdout(&applied);
     assert!(out.starts_with("environment/shop created\n"), "{out}");
     assert!(out.contains("ecs-service/shop-api: create done"), "{out}");
+    assert!(out.contains("ecs-service/shop-api: Ready"), "{out}");
     assert!(out.contains("environment/shop ready (Reconciled"), "{out}");
+    assert_no_line_twice(&out);
 
     let settled = plumb(&server, &editor, &["plan", "-f", file]);
     assert!(
@@ -476,6 +502,7 @@ async fn plan_and_apply_wait_against_moto() {
         ]
     );
     let applied = plumb(&server, &editor, &["apply", "-f", file, "--wait"]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
     let out = stdout(&applied);
     let done: Vec<&str> = out
         .lines()
@@ -483,16 +510,203 @@ async fn plan_and_apply_wait_against_moto() {
         .map(|l| l.rsplit_once(": ").unwrap().0)
         .collect();
     assert_eq!(done, planned, "{out}");
+    assert_no_line_twice(&out);
 
-    let json: Value = serde_json::from_str(&stdout(&plumb(
+    let json = get_json(&server, &editor, "shop");
+    assert_eq!(json["status"]["observedGeneration"], 2);
+    assert_eq!(ready(&json)["status"], "True");
+    assert_eq!(ready(&json)["observedGeneration"], 2);
+    assert!(json["status"]["resources"]["ecs-service/shop-api"]["arn"].is_string());
+
+    // Applying the same spec again: already Ready at its generation.
+    let again = plumb(&server, &editor, &["apply", "-f", file, "--wait"]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let out = stdout(&again);
+    assert!(out.starts_with("environment/shop unchanged\n"), "{out}");
+    assert!(!out.contains(" done"), "{out}");
+
+    // A request AWS refuses (subnets that do not exist): apply --wait fails at once with
+    // AWS's reason, instead of waiting out its timeout.
+    let bad = dir.join("bad.yaml");
+    let spec = shop_on(&net, "registry.example.com/api:1", 4)
+        .replace("name: shop", "name: bad")
+        .replace(&net.subnets[0], "subnet-0a1b2c3d4e5f60718")
+        .replace(&net.subnets[1], "subnet-0a1b2c3d4e5f60719");
+    std::fs::write(&bad, spec).unwrap();
+    let failed = plumb(
         &server,
         &editor,
-        &["get", "shop", "-o", "json"],
-    )))
+        &[
+            "apply",
+            "-f",
+            bad.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "300",
+        ],
+    );
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+    let reason = stderr(&failed);
+    // "not ready: …" at once; waiting out the timeout would say "not ready after 300s".
+    assert!(reason.contains("not ready: ApplyFailed"), "{reason}");
+    assert!(reason.contains("InvalidParameterException"), "{reason}");
+    assert_no_line_twice(&stdout(&failed));
+    let json = get_json(&server, &editor, "bad");
+    let stalled = json["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Stalled")
+        .unwrap();
+    assert_eq!(stalled["status"], "True", "{json}");
+
+    // describe: conditions, resources with their ARNs, the events.
+    let described = plumb(&server, &editor, &["describe", "shop"]);
+    assert!(described.status.success(), "{}", stderr(&described));
+    let text = stdout(&described);
+    assert!(text.contains("Generation:  2 (observed: 2)"), "{text}");
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no line starting {start:?} in {text}"))
+            .to_owned()
+    };
+    assert!(line("Ready ").contains("True"), "{text}");
+    assert!(line("Ready ").contains("Reconciled"), "{text}");
+    let service = line("ecs-service ");
+    assert!(service.contains("shop-api"), "{text}");
+    assert!(service.contains("Ready"), "{text}");
+    assert!(
+        service.contains("arn:aws:ecs:us-east-1:123456789012:service/shop-cluster/shop-api"),
+        "{text}"
+    );
+    assert!(text.contains("update ecs-service/shop-api"), "{text}");
+    assert!(text.contains("Created"), "{text}");
+
+    assert!(server.stop().success());
+    std::fs::remove_dir_all(dir).ok();
+    db.drop_now().await;
+}
+
+/// Progress is printed once per change: no line comes twice.
+fn assert_no_line_twice(out: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    for line in out.lines() {
+        assert!(seen.insert(line), "{line:?} printed twice in\n{out}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controller_keeps_an_environment_true_without_being_asked() {
+    let moto = support::Moto::start().await;
+    let net = support::network(&moto).await;
+    let db = Database::create().await;
+    let editor = token(&db.url, "editor");
+    let server = serve_on_moto(&db.url, &moto, &["--workers", "1"]);
+
+    // Applied without --wait and never triggered: it becomes Ready on its own.
+    let dir = scratch_dir();
+    let file = dir.join("shop.yaml");
+    let spec = shop_on(&net, "registry.example.com/api:1", 4).replace(
+        "  region: us-east-1\n",
+        "  region: us-east-1\n  policy:\n    resyncSeconds: 10\n",
+    );
+    std::fs::write(&file, spec).unwrap();
+    let applied = plumb(&server, &editor, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let minute = std::time::Duration::from_secs(60);
+    eventually(minute, "shop becomes Ready", || {
+        let json = get_json(&server, &editor, "shop");
+        ready(&json)["status"] == "True" && json["status"]["observedGeneration"] == 1
+    })
+    .await;
+    let table = stdout(&plumb(&server, &editor, &["get"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("shop ") && l.contains("Ready")),
+        "{table}"
+    );
+
+    // Changed out of band: within a resync (10 s) Plumb puts it back.
+    let clients = plumb_operator::aws::clients_for(
+        &moto.aws_config(),
+        "us-east-1",
+        None,
+        plumb_operator::aws::CallCounter::new(),
+    )
+    .await
     .unwrap();
-    assert_eq!(json["status"]["observedGeneration"], 2);
-    assert_eq!(json["status"]["conditions"][0]["status"], "True");
-    assert!(json["status"]["resources"]["ecs-service/shop-api"]["arn"].is_string());
+    let desired = |clients: &plumb_operator::aws::Clients| {
+        let clients = clients.clone();
+        async move {
+            let answer = clients
+                .ecs
+                .describe_services()
+                .cluster("shop-cluster")
+                .services("shop-worker")
+                .send()
+                .await
+                .unwrap();
+            answer.services()[0].desired_count()
+        }
+    };
+    assert_eq!(desired(&clients).await, 1);
+    clients
+        .ecs
+        .update_service()
+        .cluster("shop-cluster")
+        .service("shop-worker")
+        .desired_count(3)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(desired(&clients).await, 3);
+    let deadline = std::time::Instant::now() + minute;
+    while desired(&clients).await != 1 {
+        assert!(std::time::Instant::now() < deadline, "not put back");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    // Deleted: the controller tears it down and the environment goes.
+    let deleted = plumb(&server, &editor, &["delete", "shop"]);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    eventually(minute, "shop is gone", || {
+        let out = plumb(&server, &editor, &["get", "shop"]);
+        !out.status.success() && stderr(&out).contains("not found")
+    })
+    .await;
+    // AWS keeps deleted clusters and services visible for a while, as INACTIVE.
+    let described = clients
+        .ecs
+        .describe_clusters()
+        .clusters("shop-cluster")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        described
+            .clusters()
+            .iter()
+            .all(|c| c.status() == Some("INACTIVE")),
+        "{described:?}"
+    );
+    let services = clients
+        .ecs
+        .describe_services()
+        .cluster("shop-cluster")
+        .services("shop-api")
+        .services("shop-worker")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        services
+            .services()
+            .iter()
+            .all(|s| s.status() == Some("INACTIVE")),
+        "{services:?}"
+    );
 
     assert!(server.stop().success());
     std::fs::remove_dir_all(dir).ok();

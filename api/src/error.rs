@@ -185,6 +185,8 @@ impl From<ReconcileError> for ApiError {
         match e {
             ReconcileError::Store(e) => e.into(),
             ReconcileError::Aws(e) => e.into(),
+            // Only the controller reconciles under a lease; a handler never sees this.
+            e @ ReconcileError::LeaseLost(_) => Self::Internal(e.to_string()),
         }
     }
 }

@@ -1,12 +1,11 @@
-//! `/api/v1/environments/{name}/plan` (dry run) and `/reconcile` (now).
+//! `/api/v1/environments/{name}/plan` (dry run) and `/reconcile` (queue it now).
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use plumb_operator::engine::Plan;
-use plumb_operator::reconcile::Outcome;
 use plumb_operator::spec::Environment;
 use plumb_operator::store::Role;
 use serde::Serialize;
@@ -79,22 +78,41 @@ pub async fn plan(
     Ok(Json(PlanResponse { plan, text }))
 }
 
-/// Reconcile now and return what was done and whether the environment is Ready.
+/// The answer to a reconcile request.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileRequested {
+    pub name: String,
+    /// The generation the controller will reconcile; watch `status` (Ready, with
+    /// `observedGeneration` at least this) on `GET /api/v1/environments/{name}`.
+    pub generation: i64,
+    #[schema(example = "queued; a controller reconciles it now")]
+    pub message: String,
+}
+
+/// Ask for a reconcile now. The environment is queued at once and a controller picks it up;
+/// its status tells the result.
 #[utoipa::path(post, path = "/api/v1/environments/{name}/reconcile", tag = "environments",
     params(("name" = String, Path, description = "Environment name")),
     responses(
-        (status = 200, body = Outcome),
+        (status = 202, body = ReconcileRequested, description = "Queued"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "The environment's role is in an AWS account the server may not act in (`account_not_allowed`)"),
-        (status = 502, body = ErrorBody, description = "AWS could not be reached"),
     ))]
 pub async fn reconcile(
     State(state): State<AppState>,
     caller: Caller,
     EnvName(name): EnvName,
-) -> Result<Json<Outcome>, ApiError> {
+) -> Result<(StatusCode, Json<ReconcileRequested>), ApiError> {
     caller.require(Role::Editor, "reconcile environments")?;
-    Ok(Json(state.reconciler.reconcile(&name).await?))
+    let env = state.store.request_reconcile(&name, caller.actor()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ReconcileRequested {
+            name,
+            generation: env.metadata.generation.unwrap_or_default(),
+            message: "queued; a controller reconciles it now".to_owned(),
+        }),
+    ))
 }

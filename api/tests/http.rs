@@ -4,9 +4,11 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use plumb_api::{ApiConfig, AppState};
 use plumb_operator::aws::AwsConfig;
+use plumb_operator::controller::Queue;
 use plumb_operator::store::{Role, Store};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -662,6 +664,57 @@ async fn delete_marks_the_environment_deleting(pool: PgPool) {
         .collect();
     assert_eq!(actions, ["DeletionRequested", "Created"]);
     assert_eq!(events[0]["actor"], "editor");
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn reconcile_queues_the_environment_and_answers_202_at_once(pool: PgPool) {
+    let queue = Queue::new(pool.clone());
+    let api = Api::start(pool).await;
+    api.put(&env("shop")).await;
+    // Take it off the queue for a while, as a controller's release would.
+    let lease = queue
+        .claim("shop", "test", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    queue
+        .release(&lease, Duration::from_secs(300), 0, None)
+        .await
+        .unwrap();
+    assert!(queue.due_in("shop").await.unwrap().unwrap() > Duration::from_secs(290));
+
+    // AWS is never reached here: no controller runs, and the handler only queues.
+    let requested = api
+        .request(Method::POST, "/api/v1/environments/shop/reconcile")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(requested.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        body(requested).await,
+        json!({
+            "name": "shop",
+            "generation": 1,
+            "message": "queued; a controller reconciles it now"
+        })
+    );
+    assert_eq!(queue.due_in("shop").await.unwrap(), Some(Duration::ZERO));
+    let events = body(
+        api.request(Method::GET, "/api/v1/environments/shop/events")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(events[0]["action"], "ReconcileRequested");
+    assert_eq!(events[0]["actor"], "editor");
+
+    let missing = api
+        .request(Method::POST, "/api/v1/environments/nope/reconcile")
+        .send()
+        .await
+        .unwrap();
+    expect(missing, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]

@@ -11,6 +11,8 @@ use std::collections::BTreeSet;
 
 use hang_up::HangUp;
 use plumb_api::{ApiConfig, AppState};
+use plumb_operator::aws::CallCounter;
+use plumb_operator::reconcile::Reconciler;
 use plumb_operator::spec::Environment;
 use plumb_operator::store::{Role, Store};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
@@ -109,7 +111,7 @@ fn routes() -> Vec<Route> {
         row("plan the stored spec", Method::POST, plan, Empty, Needs::Viewer, 502),
         row("plan a spec in the body", Method::POST, plan, Environment, Needs::Editor, 502),
         row("plan a malformed body", Method::POST, plan, Malformed, Needs::Editor, 400),
-        row("reconcile", Method::POST, "/api/v1/environments/{env}/reconcile", Empty, Needs::Editor, 502),
+        row("reconcile", Method::POST, "/api/v1/environments/{env}/reconcile", Empty, Needs::Editor, 202),
         row("delete", Method::DELETE, env, Empty, Needs::Editor, 202),
         row("healthz", Method::GET, "/healthz", Empty, Needs::Nothing, 200),
         row("readyz", Method::GET, "/readyz", Empty, Needs::Nothing, 200),
@@ -273,6 +275,8 @@ async fn a_role_in_an_account_the_server_does_not_allow_is_422_before_aws(pool: 
     let aws = HangUp::start().await;
     let mut config = aws.aws_config();
     config.allowed_accounts = ["111111111111".to_owned()].into();
+    let store = Store::from_pool(pool.clone());
+    let reconciler = Reconciler::new(store, config.clone(), CallCounter::new());
     let world = World::start(pool, aws, config).await;
     let with_role = |account: &str| {
         let mut env = environment(Caller::Editor.env());
@@ -296,7 +300,8 @@ async fn a_role_in_an_account_the_server_does_not_allow_is_422_before_aws(pool: 
     assert!(message.contains("--allowed-accounts"), "{message}");
     assert_eq!(world.aws.connections(), 0, "refused before any AWS call");
 
-    // The stored spec is checked the same way when reconciling.
+    // The stored spec is checked the same way when the controller reconciles it; asking
+    // for a reconcile only queues it.
     let stored = world
         .request(
             Caller::Editor,
@@ -317,7 +322,11 @@ async fn a_role_in_an_account_the_server_does_not_allow_is_422_before_aws(pool: 
         .send()
         .await
         .unwrap();
-    assert_eq!(reconcile.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(reconcile.status(), StatusCode::ACCEPTED);
+    let error = reconciler.reconcile("editor-shop").await.unwrap_err();
+    assert_eq!(error.kind(), "account-not-allowed", "{error}");
+    assert!(error.is_permanent());
+    assert!(error.to_string().contains("222222222222"), "{error}");
     assert_eq!(world.aws.connections(), 0);
 
     // A listed account's role goes on to STS (here, a listener that hangs up).

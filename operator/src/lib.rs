@@ -1,7 +1,8 @@
-//! Plumb's domain: the Environment model and its validation, derived AWS names, and the
-//! Postgres store.
+//! Plumb's domain: the Environment model and its validation, derived AWS names, the
+//! Postgres store, reconciliation and the controller that runs it continuously.
 
 pub mod aws;
+pub mod controller;
 pub mod engine;
 pub mod names;
 pub mod reconcile;

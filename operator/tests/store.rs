@@ -291,6 +291,7 @@ async fn status_is_written_beside_the_spec_without_moving_its_version(pool: PgPo
             reason: "Reconciled".into(),
             message: "2 resources match the spec".into(),
             last_transition_time: chrono::Utc::now(),
+            observed_generation: Some(1),
         }],
         resources: BTreeMap::from([(
             "ecs-cluster/shop-cluster".into(),

@@ -1,17 +1,19 @@
-//! Command-line interface: `serve` and `migrate` run the server side; `apply`, `get` and
-//! `delete` talk to a running server over its REST API.
+//! Command-line interface: `serve` and `migrate` run the server side; `apply`, `plan`,
+//! `get`, `describe` and `delete` talk to a running server over its REST API.
 
 mod client;
+mod describe;
 mod files;
-mod reconcile;
+mod plan;
 mod resources;
 mod server;
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use plumb_operator::aws::parse_account_id;
 use plumb_operator::store::Role;
 use tracing_subscriber::EnvFilter;
@@ -52,6 +54,8 @@ enum Command {
     Plan(PlanArgs),
     /// Show environments as a table, YAML or JSON.
     Get(GetArgs),
+    /// Show an environment's conditions, resources and recent events.
+    Describe(DescribeArgs),
     /// Request deletion of an environment.
     Delete(DeleteArgs),
 }
@@ -90,6 +94,25 @@ pub struct ServeArgs {
     /// names another. Empty: none.
     #[arg(long, env = "PLUMB_AWS_EXTERNAL_ID", hide_env_values = true)]
     pub aws_external_id: Option<String>,
+    /// Run the controller, which keeps every environment reconciled (`--controller=false`
+    /// for a replica that only serves the API). Replicas share the work through the
+    /// database; any number may run.
+    #[arg(
+        long,
+        env = "PLUMB_CONTROLLER",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub controller: bool,
+    /// Environments this replica reconciles at once.
+    #[arg(long, env = "PLUMB_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Seconds in-flight reconciles may take to finish on shutdown before they are
+    /// abandoned (their leases released for another replica).
+    #[arg(long, env = "PLUMB_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+    pub shutdown_grace_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,7 +156,9 @@ pub struct ApplyArgs {
     /// A file, a directory (its *.yaml, *.yml and *.json files), or `-` for stdin. Repeatable.
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<PathBuf>,
-    /// Reconcile now and wait until each environment is Ready, showing progress per resource.
+    /// Wait until each environment is Ready at the applied generation, showing each
+    /// resource's progress as it changes; fail at once when it cannot become Ready without
+    /// a change.
     #[arg(long, env = "PLUMB_WAIT")]
     pub wait: bool,
     /// With --wait: seconds to wait before giving up with the reason.
@@ -180,6 +205,16 @@ pub struct GetArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DescribeArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    pub name: String,
+    /// How many of the newest events to show.
+    #[arg(long, default_value_t = 20)]
+    pub events: u32,
+}
+
+#[derive(Debug, Args)]
 pub struct DeleteArgs {
     #[command(flatten)]
     pub server: ServerArgs,
@@ -212,8 +247,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => server::migrate(args).await,
         Command::Token(TokenCommand::Create(args)) => server::create_token(args).await,
         Command::Apply(args) => resources::apply(args).await,
-        Command::Plan(args) => reconcile::plan(args).await,
+        Command::Plan(args) => plan::plan(args).await,
         Command::Get(args) => resources::get(args).await,
+        Command::Describe(args) => describe::describe(args).await,
         Command::Delete(args) => resources::delete(args).await,
     }
 }

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::client::Client;
-use super::files;
+use super::{files, wait};
 use super::{ApplyArgs, DeleteArgs, GetArgs, OutputFormat};
 
 const OUTCOME_HEADER: &str = "plumb-outcome";
@@ -23,6 +23,12 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
         let name = env.metadata.name.clone();
         let body = serde_json::to_value(&env)?;
         let url = client.url(&["api", "v1", "environments", &name], &[])?;
+        // With --wait, only what happens after this write is shown.
+        let after_event = if args.wait {
+            wait::last_event(&client, &name).await?
+        } else {
+            0
+        };
         match client.send(Method::PUT, url, Some(&body)).await {
             Ok(response) => {
                 let outcome = response
@@ -31,8 +37,10 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("configured")
                     .to_owned();
+                let stored: Environment = response.json().await?;
                 println!("environment/{name} {outcome}");
-                applied.push(name);
+                let generation = stored.metadata.generation.unwrap_or_default();
+                applied.push((name, generation, after_event));
             }
             Err(e) => {
                 failed = true;
@@ -42,8 +50,9 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     }
     if args.wait {
         let timeout = std::time::Duration::from_secs(args.timeout);
-        for name in &applied {
-            if let Err(e) = super::reconcile::wait_ready(&client, name, timeout).await {
+        for (name, generation, after_event) in &applied {
+            let waited = wait::wait_ready(&client, name, *generation, *after_event, timeout);
+            if let Err(e) = waited.await {
                 failed = true;
                 eprintln!("error: environment/{name}: {e:#}");
             }

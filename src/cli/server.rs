@@ -1,10 +1,13 @@
 //! The server side: `serve`, `migrate`, `token create`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
+
 use plumb_api::{ApiConfig, AppState, Application};
 use plumb_operator::aws::AwsConfig;
+use plumb_operator::controller::{Config as ControllerConfig, Controller};
 use plumb_operator::store::Store;
 use plumb_operator::validate::external_id_problem;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +29,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         ..ApiConfig::default()
     };
-    let state = AppState::new(store, config, aws);
+    let state = AppState::new(store.clone(), config, aws);
+    let reconciler = state.reconciler.clone();
     let app = Application::build(args.listen, state)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -36,9 +40,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    app.run(shutdown).await?;
+    let controller = args.controller.then(|| {
+        let config = ControllerConfig {
+            workers: usize::from(args.workers),
+            grace: Duration::from_secs(args.shutdown_grace_seconds),
+            ..ControllerConfig::new(replica_name())
+        };
+        let controller = Controller::new(store, reconciler, config);
+        tokio::spawn(controller.run(shutdown.clone()))
+    });
+    if controller.is_none() {
+        tracing::info!("controller off (--controller=false): serving the API only");
+    }
+    let served = app.run(shutdown.clone()).await;
+    // The HTTP server may stop on its own (an accept error): stop the controller too.
+    shutdown.cancel();
+    if let Some(controller) = controller {
+        controller
+            .await
+            .context("the controller stopped abnormally")?;
+    }
+    served?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// This replica's name in the leases it holds: the host (a container's name) and a random
+/// suffix, so two replicas on one host differ.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "plumb".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
 }
 
 /// AWS settings: the environment's (endpoint, region) plus the flags' allow-list and default
@@ -92,7 +124,7 @@ async fn cancel_on_signal(token: CancellationToken) {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutdown requested; finishing in-flight requests");
+    tracing::info!("shutdown requested; finishing in-flight requests and reconciles");
     token.cancel();
 }
 

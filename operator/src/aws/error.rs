@@ -33,6 +33,19 @@ pub(crate) const THROTTLING_CODES: &[&str] = &[
 /// Error codes that mean an account quota is reached.
 pub(crate) const QUOTA_CODES: &[&str] = &["LimitExceededException"];
 
+/// Error codes (and prefixes ending in `*`) of requests AWS will refuse again until the spec,
+/// the account or Plumb's permissions change: retrying soon only repeats the answer.
+pub(crate) const PERMANENT_CODES: &[&str] = &[
+    "InvalidParameter*",
+    "AccessDenied*",
+    "ClientException",
+    "ValidationException",
+    "ValidationError",
+    "UnauthorizedOperation",
+    "UnauthorizedException",
+    "InvalidClientTokenId",
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum AwsError {
     /// AWS answered the call with an error; its code and message are kept.
@@ -140,6 +153,33 @@ impl AwsError {
             Self::ObserveOrder(_) => "observe-order",
             Self::AccountNotAllowed { .. } => "account-not-allowed",
             Self::RoleArn { .. } => "role-arn",
+        }
+    }
+
+    /// True when retrying soon cannot help: AWS refused the request itself (an invalid
+    /// parameter, access denied, a quota), or Plumb refused it before asking (an account it
+    /// may not act in). Such errors wait long between attempts and say why in the status.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Service { code, .. } => {
+                PERMANENT_CODES.iter().any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => code.starts_with(prefix),
+                    None => code == p,
+                })
+            }
+            Self::Quota { .. }
+            | Self::AccountNotAllowed { .. }
+            | Self::RoleArn { .. }
+            | Self::Immutable { .. }
+            | Self::Field { .. }
+            | Self::Build(_)
+            | Self::Request { .. }
+            | Self::ObserveOrder(_) => true,
+            Self::Throttled { .. }
+            | Self::Timeout { .. }
+            | Self::Dispatch { .. }
+            | Self::Response { .. }
+            | Self::Unresolved { .. } => false,
         }
     }
 

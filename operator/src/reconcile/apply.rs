@@ -31,9 +31,23 @@ pub(super) struct Run {
     /// What AWS holds now, as far as the writes' answers tell.
     pub after: ObservedState,
     /// The write that failed (the run stops there).
-    pub failure: Option<String>,
+    pub failure: Option<Failure>,
     /// Writes left undone because the policy only reports drift.
     pub drifted: Vec<String>,
+}
+
+/// A write AWS refused.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub message: String,
+    /// Retrying soon cannot help (see [`AwsError::is_permanent`]).
+    pub permanent: bool,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 /// Who is applying, for idempotency tokens.
@@ -92,7 +106,10 @@ pub(super) async fn run(
             }
             Ok(None) => {}
             Err(e) => {
-                run.failure = Some(format!("{} {}: {e}", verb.as_str(), action.resource));
+                run.failure = Some(Failure {
+                    message: format!("{} {}: {e}", verb.as_str(), action.resource),
+                    permanent: e.is_permanent(),
+                });
                 run.applied.push(Applied {
                     resource: action.resource.clone(),
                     action: verb,

@@ -4,13 +4,15 @@
 //! Deletion works like a finalizer: an environment marked deleting is torn down, dependents
 //! first (stateful resources per the deletion policy), and its row goes only when teardown
 //! succeeded.
+//!
+//! The controller runs it under a lease ([`Reconciler::reconcile_leased`]): its status writes
+//! are fenced, so a reconcile whose lease was taken over writes nothing over a newer status.
 
 mod apply;
 mod converge;
 mod status;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,6 +22,7 @@ pub use apply::Applied;
 use crate::aws::{
     self, Access, ArnCache, AwsConfig, AwsError, CallCounter, ClientPool, Clients, Cx,
 };
+use crate::controller::{Action, Lease};
 use crate::engine::diff::diff;
 use crate::engine::graph::desired_graph;
 use crate::engine::plan::{plan, Holds};
@@ -27,12 +30,9 @@ use crate::engine::{DesiredGraph, ObservedState, Plan, Verb};
 use crate::spec::{DriftPolicy, Environment, EnvironmentStatus};
 use crate::store::{Store, StoreError};
 use apply::{Run, Writer};
-use status::Verdict;
+use status::{Found, Verdict};
 
-/// How long a healthy environment waits before it is looked at again.
-pub const RESYNC: Duration = Duration::from_secs(300);
-/// How soon an environment waiting on AWS (or failing) is looked at again.
-pub const SOON: Duration = Duration::from_secs(30);
+pub(crate) use status::{Found as FoundConditions, STALLED};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -40,6 +40,10 @@ pub enum ReconcileError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Aws(#[from] AwsError),
+    /// The lease on the environment expired or was taken over mid-reconcile; what was found
+    /// is not written.
+    #[error("the lease on environment {0:?} was lost; its status was left to the new holder")]
+    LeaseLost(String),
 }
 
 impl ReconcileError {
@@ -48,6 +52,17 @@ impl ReconcileError {
         match self {
             Self::Store(e) => e.kind(),
             Self::Aws(e) => e.kind(),
+            Self::LeaseLost(_) => "lease-lost",
+        }
+    }
+
+    /// True when retrying soon cannot help (see [`AwsError::is_permanent`]); stored data
+    /// that cannot be read is also not fixed by waiting.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Aws(e) => e.is_permanent(),
+            Self::Store(StoreError::Corrupt(..)) => true,
+            Self::Store(_) | Self::LeaseLost(_) => false,
         }
     }
 }
@@ -77,8 +92,17 @@ pub struct Outcome {
     pub message: String,
     /// True when the environment was torn down and removed.
     pub deleted: bool,
-    /// When to look again.
+    /// When to look again: the resync interval when Ready or held on something only a
+    /// change can fix, soon while AWS is busy or a write may succeed on retry, long after a
+    /// write AWS will refuse again.
     pub requeue_after_seconds: u64,
+}
+
+impl Outcome {
+    /// What the controller does next.
+    pub fn action(&self) -> Action {
+        Action::requeue(std::time::Duration::from_secs(self.requeue_after_seconds))
+    }
 }
 
 impl Reconciler {
@@ -124,14 +148,28 @@ impl Reconciler {
         }
     }
 
-    /// Reconciles the stored environment `name` once.
+    /// Reconciles the stored environment `name` once, outside the controller (no lease).
     pub async fn reconcile(&self, name: &str) -> Result<Outcome, ReconcileError> {
+        self.reconcile_fenced(name, None).await
+    }
+
+    /// Reconciles the environment `lease` holds; status is written only while the lease
+    /// is still held.
+    pub async fn reconcile_leased(&self, lease: &Lease) -> Result<Outcome, ReconcileError> {
+        self.reconcile_fenced(&lease.name, Some(lease)).await
+    }
+
+    async fn reconcile_fenced(
+        &self,
+        name: &str,
+        fence: Option<&Lease>,
+    ) -> Result<Outcome, ReconcileError> {
         let env = self.store.get(name).await?;
         let clients = self.clients(&env).await?;
         let cx = self.cx(&clients, &env);
         if env.metadata.deletion_timestamp.is_some() {
             let observed = aws::observe(cx, &DesiredGraph::default()).await?;
-            return self.teardown(&env, cx, observed).await;
+            return self.teardown(&env, cx, observed, fence).await;
         }
         let graph = desired_graph(&env);
         let observed = aws::observe(cx, &graph).await?;
@@ -150,7 +188,29 @@ impl Reconciler {
             correct: env.spec.policy.drift == DriftPolicy::Correct || new_generation,
         };
         let run = apply::run(writer, &graph, &plan, observed).await;
-        self.record(&env, &graph, &holds, plan, run).await
+        self.record(&env, &graph, &holds, plan, run, fence).await
+    }
+
+    /// Writes the status, fenced by the lease when there is one.
+    async fn write_status(
+        &self,
+        env: &Environment,
+        status: &EnvironmentStatus,
+        fence: Option<&Lease>,
+    ) -> Result<(), ReconcileError> {
+        let name = env.metadata.name.as_str();
+        let uid = env.metadata.uid.unwrap_or_default();
+        match fence {
+            None => {
+                self.store.write_status(name, uid, status).await?;
+            }
+            Some(lease) => {
+                if !self.store.write_status_fenced(lease, uid, status).await? {
+                    return Err(ReconcileError::LeaseLost(name.to_owned()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Writes the status and the events of a run, and says where the environment stands.
@@ -161,12 +221,13 @@ impl Reconciler {
         holds: &Holds,
         plan: Plan,
         run: Run,
+        fence: Option<&Lease>,
     ) -> Result<Outcome, ReconcileError> {
         let name = env.metadata.name.as_str();
         let generation = env.metadata.generation.unwrap_or_default();
         let previous = env.status.clone().unwrap_or_default();
         let total = graph.resources.len();
-        let verdict = Verdict::of(&run.applied, run.failure.as_deref(), &run.drifted, total);
+        let verdict = Verdict::of(&run.applied, run.failure.as_ref(), &run.drifted, total);
         let written = status::updated_fields(&plan, &run.applied);
         let reapplied = converge::after_run(&plan, &written, &previous, generation);
         let status = EnvironmentStatus {
@@ -175,17 +236,26 @@ impl Reconciler {
             } else {
                 previous.observed_generation
             },
-            conditions: verdict.conditions(&previous),
+            conditions: verdict.conditions(&previous, generation),
             resources: status::resources(graph, &run.after, holds, generation, &reapplied),
         };
         let uid = env.metadata.uid.unwrap_or_default();
-        self.store.write_status(name, uid, &status).await?;
+        self.write_status(env, &status, fence).await?;
         for a in run.applied.iter().filter(|a| a.ok && a.action.writes()) {
             let message = format!("{} {}", a.action.as_str(), a.resource);
             self.store
                 .record_event(name, uid, "plumb", "Reconciled", Some(generation), &message)
                 .await?;
         }
+        let action = if verdict.stalled {
+            Action::stalled()
+        } else if verdict.ready || verdict.waiting.is_empty() && run.failure.is_none() {
+            // Ready, or held on something only a change can fix (a refused replacement, a
+            // conflict, a failed rollout): a change wakes it at once; until then, resync.
+            Action::resync(&env.spec.policy)
+        } else {
+            Action::soon()
+        };
         Ok(Outcome {
             generation,
             plan,
@@ -194,7 +264,7 @@ impl Reconciler {
             reason: verdict.reason.to_owned(),
             message: verdict.message,
             deleted: false,
-            requeue_after_seconds: if verdict.ready { RESYNC } else { SOON }.as_secs(),
+            requeue_after_seconds: action.requeue_after().as_secs(),
         })
     }
 
@@ -205,6 +275,7 @@ impl Reconciler {
         env: &Environment,
         cx: Cx<'_>,
         observed: ObservedState,
+        fence: Option<&Lease>,
     ) -> Result<Outcome, ReconcileError> {
         let name = env.metadata.name.as_str();
         let nothing = DesiredGraph::default();
@@ -232,14 +303,25 @@ impl Reconciler {
                     "teardown: waiting for AWS to finish deleting".to_owned(),
                 ),
             };
+            let stalled = run.failure.as_ref().is_some_and(|f| f.permanent);
             let previous = env.status.clone().unwrap_or_default();
-            let status = EnvironmentStatus {
-                conditions: vec![status::condition(
-                    &previous, "Ready", false, reason, &message,
-                )],
-                ..previous
+            let at = Found {
+                previous: &previous,
+                generation,
             };
-            self.store.write_status(name, uid, &status).await?;
+            let status = EnvironmentStatus {
+                conditions: vec![
+                    at.condition("Ready", false, reason, &message),
+                    at.stalled(stalled.then_some(message.as_str())),
+                ],
+                ..previous.clone()
+            };
+            self.write_status(env, &status, fence).await?;
+            let action = if stalled {
+                Action::stalled()
+            } else {
+                Action::soon()
+            };
             return Ok(Outcome {
                 generation,
                 plan,
@@ -248,7 +330,7 @@ impl Reconciler {
                 reason: reason.to_owned(),
                 message,
                 deleted: false,
-                requeue_after_seconds: SOON.as_secs(),
+                requeue_after_seconds: action.requeue_after().as_secs(),
             });
         }
         self.store.finalize_deletion(name, uid, "plumb").await?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use strum::VariantArray;
 
-use super::apply::Applied;
+use super::apply::{Applied, Failure};
 use crate::engine::plan::Holds;
 use crate::engine::{
     Change, DesiredGraph, ObservedState, Owner, Phase, Plan, ResourceId, ResourceKind, Verb,
@@ -109,6 +109,8 @@ pub(super) struct Verdict {
     pub message: String,
     pub waiting: Vec<String>,
     pub blocked: Vec<String>,
+    /// A write failed in a way retrying soon cannot fix.
+    pub stalled: bool,
 }
 
 impl Verdict {
@@ -116,7 +118,7 @@ impl Verdict {
     /// resource (Degraded), a busy one (Progressing), drift left alone, or all matching.
     pub fn of(
         applied: &[Applied],
-        failure: Option<&str>,
+        failure: Option<&Failure>,
         drifted: &[String],
         total: usize,
     ) -> Self {
@@ -132,7 +134,7 @@ impl Verdict {
             .into_iter()
             .partition(|m| m.contains(": NotConverging"));
         let (ready, reason, message) = if let Some(failure) = failure {
-            (false, "ApplyFailed", failure.to_owned())
+            (false, "ApplyFailed", failure.message.clone())
         } else if let Some(m) = joined(&list(Verb::Refused)) {
             (false, "ReplacementRefused", m)
         } else if let Some(m) = joined(&list(Verb::Conflict)) {
@@ -160,18 +162,24 @@ impl Verdict {
             message,
             waiting,
             blocked,
+            stalled: failure.is_some_and(|f| f.permanent),
         }
     }
 
-    /// Ready, Progressing and Degraded, each keeping its transition time while its status
-    /// does not change.
-    pub fn conditions(&self, previous: &EnvironmentStatus) -> Vec<Condition> {
+    /// Ready, Progressing, Degraded and Stalled, found for `generation`, each keeping its
+    /// transition time while its status does not change.
+    pub fn conditions(&self, previous: &EnvironmentStatus, generation: i64) -> Vec<Condition> {
         let progressing = joined(&self.waiting);
         let degraded = joined(&self.blocked);
+        let stalled = self.stalled.then_some(self.message.as_str());
+        let at = Found {
+            previous,
+            generation,
+        };
         vec![
-            condition(previous, "Ready", self.ready, self.reason, &self.message),
-            condition(
-                previous,
+            at.condition("Ready", self.ready, self.reason, &self.message),
+            at.stalled(stalled),
+            at.condition(
                 "Progressing",
                 progressing.is_some(),
                 if progressing.is_some() {
@@ -181,8 +189,7 @@ impl Verdict {
                 },
                 progressing.as_deref().unwrap_or(""),
             ),
-            condition(
-                previous,
+            at.condition(
                 "Degraded",
                 degraded.is_some(),
                 if degraded.is_some() {
@@ -200,26 +207,43 @@ fn joined(items: &[String]) -> Option<String> {
     (!items.is_empty()).then(|| items.join("; "))
 }
 
-/// One condition, keeping its transition time while its status does not change.
-pub(super) fn condition(
-    previous: &EnvironmentStatus,
-    type_: &str,
-    on: bool,
-    reason: &str,
-    message: &str,
-) -> Condition {
-    let status = if on { "True" } else { "False" };
-    let since = previous
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
-        .map(|c| c.last_transition_time)
-        .unwrap_or_else(Utc::now);
-    Condition {
-        type_: type_.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message: message.to_owned(),
-        last_transition_time: since,
+/// Conditions found for one generation, over the status they replace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found<'a> {
+    pub previous: &'a EnvironmentStatus,
+    pub generation: i64,
+}
+
+impl Found<'_> {
+    /// One condition, keeping its transition time while its status does not change.
+    pub fn condition(&self, type_: &str, on: bool, reason: &str, message: &str) -> Condition {
+        let status = if on { "True" } else { "False" };
+        let since = self
+            .previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map(|c| c.last_transition_time)
+            .unwrap_or_else(Utc::now);
+        Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            last_transition_time: since,
+            observed_generation: Some(self.generation),
+        }
+    }
+
+    /// `Stalled`: True (with why) when Plumb stopped retrying soon because only a change to
+    /// the spec, the account or Plumb's permissions can help; it still looks again, rarely.
+    pub fn stalled(&self, why: Option<&str>) -> Condition {
+        match why {
+            Some(why) => self.condition("Stalled", true, STALLED, why),
+            None => self.condition("Stalled", false, "Active", ""),
+        }
     }
 }
+
+/// The reason of a True `Stalled` condition.
+pub(crate) const STALLED: &str = "NonRetryableError";

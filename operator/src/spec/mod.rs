@@ -102,8 +102,11 @@ pub struct EnvironmentSpec {
     pub alarms: Option<Alarms>,
 }
 
-/// How Plumb treats drift, deletion and replacement.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+/// How often a healthy environment is looked at again when nothing asks for it, in seconds.
+pub const DEFAULT_RESYNC_SECONDS: u32 = 300;
+
+/// How Plumb treats drift, deletion and replacement, and how often it looks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     #[serde(default)]
@@ -122,6 +125,29 @@ pub struct Policy {
     /// Field paths Plumb neither reports nor corrects.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<IgnoreRule>,
+    /// Seconds between two looks at a healthy environment (10–86400; each wait varies by up
+    /// to 10 % so that environments do not all come due together). A spec change, a delete
+    /// and a trigger are acted on at once regardless.
+    #[serde(default = "default_resync_seconds")]
+    #[schema(default = 300, minimum = 10, maximum = 86400)]
+    pub resync_seconds: u32,
+}
+
+fn default_resync_seconds() -> u32 {
+    DEFAULT_RESYNC_SECONDS
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            drift: DriftPolicy::default(),
+            deletion: DeletionPolicy::default(),
+            allow_replacement: false,
+            adopt: false,
+            ignore: Vec::new(),
+            resync_seconds: DEFAULT_RESYNC_SECONDS,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -205,6 +231,9 @@ pub struct Condition {
     #[serde(default)]
     pub message: String,
     pub last_transition_time: DateTime<Utc>,
+    /// The generation of the spec this condition was found for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -1,5 +1,7 @@
 //! Environments: create, replace, read, list and mark for deletion. A write replaces the
 //! environment's name claims in the same transaction; finalizing a deletion drops them.
+//! A write that changes the spec, a delete request and a trigger also ask the controller to
+//! reconcile, in the same transaction (see [`crate::controller::queue`]).
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -10,6 +12,7 @@ use uuid::Uuid;
 use super::claims;
 use super::selector::{LabelSelector, Requirement};
 use super::{Store, StoreError};
+use crate::controller::queue;
 use crate::spec::{
     Condition, Environment, EnvironmentSpec, EnvironmentStatus, ObjectMeta, ResourceStatus,
     API_VERSION, KIND,
@@ -161,12 +164,42 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let env = reread(&mut tx, name).await?;
+        queue::request(&mut tx, name).await?;
         record(
             &mut tx,
             &env,
             actor,
             "DeletionRequested",
             "deletion requested",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(env)
+    }
+
+    /// Asks the controller to reconcile `name` now (it is due at once, and the controllers
+    /// are notified); records who asked. Returns the environment as it is.
+    pub async fn request_reconcile(
+        &self,
+        name: &str,
+        actor: &str,
+    ) -> Result<Environment, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let env = sqlx::query(&format!("{SELECT} WHERE e.name = $1 FOR KEY SHARE OF e"))
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(name.to_owned()))?;
+        queue::request(&mut tx, name).await?;
+        record(
+            &mut tx,
+            &env,
+            actor,
+            "ReconcileRequested",
+            "reconcile requested",
         )
         .await?;
         tx.commit().await?;
@@ -245,6 +278,7 @@ impl Store {
                 }
                 let created = reread(&mut tx, name).await?;
                 claims::replace(&mut tx, &created).await?;
+                queue::request(&mut tx, name).await?;
                 record(&mut tx, &created, actor, "Created", "environment created").await?;
                 tx.commit().await?;
                 return Ok((created, WriteOutcome::Created));
@@ -275,6 +309,7 @@ impl Store {
             let updated = reread(&mut tx, name).await?;
             if spec_changed {
                 claims::replace(&mut tx, &updated).await?;
+                queue::request(&mut tx, name).await?;
             }
             let message = match (spec_changed, labels_changed) {
                 (true, true) => "spec and labels changed",

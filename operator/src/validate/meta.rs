@@ -6,10 +6,14 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::arn::{self, Kind};
-use super::rules::{external_id_problem, name_problem, MAX_ENV_NAME};
+use super::rules::{external_id_problem, in_range, name_problem, MAX_ENV_NAME};
 use super::Ctx;
 use crate::names::{self, limits};
 use crate::spec::{API_VERSION, KIND};
+
+/// Bounds of `spec.policy.resyncSeconds`: no busier than every 10 s, no lazier than daily.
+const MIN_RESYNC_SECONDS: u32 = 10;
+const MAX_RESYNC_SECONDS: u32 = 86_400;
 
 /// AWS allows 50 tags a resource; Plumb adds `plumb:environment` and `plumb:managed-by`.
 const MAX_USER_TAGS: usize = 48;
@@ -67,6 +71,14 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
     external_id(cx);
     tags(cx);
     ignore_rules(cx);
+    in_range(
+        cx,
+        "spec.policy.resyncSeconds",
+        "resync interval",
+        spec.policy.resync_seconds,
+        MIN_RESYNC_SECONDS,
+        MAX_RESYNC_SECONDS,
+    );
     if let Some(alerts) = &spec.alerts {
         let field = "spec.alerts.snsTopicArn";
         if let Some(topic) = arn::check(cx, field, &alerts.sns_topic_arn, Kind::SnsTopic) {

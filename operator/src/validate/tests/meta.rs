@@ -321,6 +321,27 @@ fn ignore_paths() {
 }
 
 #[test]
+fn resync_interval() {
+    let field = "spec.policy.resyncSeconds";
+    assert_only(
+        |e| e.spec.policy.resync_seconds = 9,
+        field,
+        "resync interval 9 is out of range; allowed 10–86400",
+    );
+    assert_only(
+        |e| e.spec.policy.resync_seconds = 86_401,
+        field,
+        "out of range",
+    );
+    assert_passes(|e| e.spec.policy.resync_seconds = 10);
+    assert_passes(|e| e.spec.policy.resync_seconds = 86_400);
+    // Left out, it is the visible default.
+    assert_eq!(valid().spec.policy.resync_seconds, 300);
+    let yaml = serde_yaml_ng::to_string(&valid().spec.policy).unwrap();
+    assert!(yaml.contains("resyncSeconds: 300"), "{yaml}");
+}
+
+#[test]
 fn alerts_topic() {
     assert_only(
         |e| e.spec.alerts.as_mut().unwrap().sns_topic_arn = "shop-alerts".into(),

@@ -1,0 +1,142 @@
+//! `apply --wait`: watch an environment's status until the controller made it Ready at the
+//! applied generation. Prints what Plumb changed (its events) and each resource's phase once
+//! per change, and gives up at once when only a change to the spec (or to AWS) can help.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::bail;
+use plumb_operator::spec::{Condition, Environment, EnvironmentStatus, ResourceStatus};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::client::{ApiFailure, Client};
+
+/// How often the status is read.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Ready reasons that waiting cannot fix: the spec (or something outside Plumb) must change.
+const TERMINAL: &[&str] = &["ReplacementRefused", "Conflict", "Degraded"];
+
+/// One entry of the audit history, as the API returns it.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    pub id: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: String,
+    pub action: String,
+    pub generation: Option<i64>,
+    pub message: String,
+}
+
+/// The newest `limit` events of `name`, newest first; none when it does not exist.
+pub async fn events(client: &Client, name: &str, limit: u32) -> anyhow::Result<Vec<Event>> {
+    let limit = limit.to_string();
+    let url = client.url(
+        &["api", "v1", "environments", name, "events"],
+        &[("limit", &limit)],
+    )?;
+    match client.send(Method::GET, url, None).await {
+        Ok(response) => Ok(response.json().await?),
+        Err(e) if not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+fn not_found(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<ApiFailure>()
+        .is_some_and(|f| f.status == StatusCode::NOT_FOUND)
+}
+
+/// The newest event id of `name` (0 when it has none): what `wait_ready` prints starts after it.
+pub async fn last_event(client: &Client, name: &str) -> anyhow::Result<i64> {
+    Ok(events(client, name, 1).await?.first().map_or(0, |e| e.id))
+}
+
+/// Waits until `name` is Ready at `generation` or at a later one; fails with the reason when
+/// it cannot get there without a change, or after `timeout`.
+pub async fn wait_ready(
+    client: &Client,
+    name: &str,
+    generation: i64,
+    after_event: i64,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let url = client.url(&["api", "v1", "environments", name], &[])?;
+    let mut shown: BTreeMap<String, String> = BTreeMap::new();
+    let mut said = String::new();
+    let mut seen = after_event;
+    loop {
+        let env: Environment = client
+            .send(Method::GET, url.clone(), None)
+            .await?
+            .json()
+            .await?;
+        let mut new: Vec<Event> = events(client, name, 100).await?;
+        new.retain(|e| e.id > seen);
+        new.sort_by_key(|e| e.id);
+        for event in &new {
+            seen = seen.max(event.id);
+            if event.action == "Reconciled" {
+                // "create ecs-service/shop-api" → "ecs-service/shop-api: create done"
+                if let Some((verb, resource)) = event.message.split_once(' ') {
+                    println!("  {resource}: {verb} done");
+                }
+            }
+        }
+        let status = env.status.unwrap_or_default();
+        for (key, resource) in &status.resources {
+            let line = progress(key, resource);
+            if shown.get(key) != Some(&line) {
+                println!("  {line}");
+                shown.insert(key.clone(), line);
+            }
+        }
+        let ready = condition(&status, "Ready");
+        if ready.is_some_and(|c| c.status == "True")
+            && status.observed_generation.is_some_and(|g| g >= generation)
+        {
+            let ready = ready.map(|c| format!("{}: {}", c.reason, c.message));
+            println!("environment/{name} ready ({})", ready.unwrap_or_default());
+            return Ok(());
+        }
+        // Conditions found for an older generation say nothing about this one yet.
+        let current = |c: &&Condition| c.observed_generation.is_some_and(|g| g >= generation);
+        let now = ready.filter(current).filter(|c| c.status != "True");
+        if let Some(ready) = now {
+            let reason = format!("{}: {}", ready.reason, ready.message);
+            let stalled = condition(&status, "Stalled")
+                .filter(current)
+                .is_some_and(|c| c.status == "True");
+            if stalled || TERMINAL.contains(&ready.reason.as_str()) {
+                bail!("not ready: {reason}");
+            }
+            if reason != said {
+                println!("  waiting: {reason}");
+                said = reason;
+            }
+        }
+        if Instant::now() >= deadline {
+            let reason = ready
+                .map(|c| format!("{}: {}", c.reason, c.message))
+                .unwrap_or_else(|| "not reconciled yet".to_owned());
+            bail!("not ready after {}s: {reason}", timeout.as_secs());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+pub fn condition<'a>(status: &'a EnvironmentStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// `ecs-service/shop-api: Busy (rolling out)`.
+fn progress(key: &str, resource: &ResourceStatus) -> String {
+    let phase = resource.phase.as_deref().unwrap_or("Unknown");
+    match resource.message.as_deref().filter(|m| !m.is_empty()) {
+        Some(message) => format!("{key}: {phase} ({message})"),
+        None => format!("{key}: {phase}"),
+    }
+}
