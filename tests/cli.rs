@@ -362,6 +362,11 @@ fn serve_checks_its_aws_flags_and_hides_the_external_id() {
 #[path = "../operator/tests/support/mod.rs"]
 mod support;
 
+// The fault proxy, used here only to count what reaches AWS.
+#[allow(dead_code)]
+#[path = "../operator/tests/support/proxy.rs"]
+mod proxy;
+
 fn shop_on(net: &support::Network, image: &str, max: u32) -> String {
     format!(
         "apiVersion: plumb.dev/v1
@@ -397,7 +402,11 @@ spec:
 
 /// `plumb serve` (controller on) against `moto`, with AWS settings for it.
 fn serve_on_moto(database_url: &str, moto: &support::Moto, args: &[&str]) -> Server {
-    let endpoint = moto.aws_config().endpoint_url.unwrap();
+    serve_on(database_url, moto.aws_config().endpoint_url.unwrap(), args)
+}
+
+/// `plumb serve` (controller on) sending its AWS calls to `endpoint`.
+fn serve_on(database_url: &str, endpoint: String, args: &[&str]) -> Server {
     let envs = [
         ("PLUMB_AWS_ENDPOINT_URL", endpoint),
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
@@ -707,6 +716,124 @@ async fn the_controller_keeps_an_environment_true_without_being_asked() {
             .all(|s| s.status() == Some("INACTIVE")),
         "{services:?}"
     );
+
+    assert!(server.stop().success());
+    std::fs::remove_dir_all(dir).ok();
+    db.drop_now().await;
+}
+
+/// `GET /metrics`, parsed as Prometheus parses it.
+async fn scrape(server: &Server) -> prometheus_parse::Scrape {
+    let answer = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let content_type = answer.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = answer.text().await.unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}:\n{text}"))
+}
+
+/// The value of the sample of `name` whose labels include `labels`.
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_count_what_the_controller_did_and_every_aws_call_a_proxy_saw() {
+    let moto = support::Moto::start().await;
+    let net = support::network(&moto).await;
+    let counting = proxy::Proxy::start(&moto.aws_config().endpoint_url.unwrap()).await;
+    let db = Database::create().await;
+    let editor = token(&db.url, "editor");
+    let server = serve_on(&db.url, counting.endpoint.clone(), &["--workers", "1"]);
+
+    let before = scrape(&server).await;
+    assert_eq!(sample(&before, "plumb_queue_depth", &[]), Some(0.0));
+    assert!(
+        before
+            .samples
+            .iter()
+            .all(|s| s.metric != "plumb_aws_calls_total"),
+        "no AWS call yet"
+    );
+
+    let dir = scratch_dir();
+    let file = dir.join("shop.yaml");
+    std::fs::write(&file, shop_on(&net, "registry.example.com/api:1", 4)).unwrap();
+    let applied = plumb(&server, &editor, &["apply", "-f", file.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    eventually(
+        std::time::Duration::from_secs(60),
+        "shop becomes Ready",
+        || ready(&get_json(&server, &editor, "shop"))["status"] == "True",
+    )
+    .await;
+    // Ready, so its next look is a resync minutes away: no call is in flight now.
+    let after = scrape(&server).await;
+
+    let reconciled = sample(
+        &after,
+        "plumb_reconciles_total",
+        &[("result", "reconciled")],
+    );
+    assert!(reconciled.is_some_and(|n| n >= 1.0), "{:?}", after.samples);
+    let durations = after
+        .samples
+        .iter()
+        .find(|s| s.metric == "plumb_reconcile_duration_seconds")
+        .map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(buckets) => buckets.last().unwrap().count,
+            other => panic!("{other:?} is not a histogram"),
+        });
+    assert_eq!(durations, reconciled, "one duration per reconcile");
+    assert_eq!(
+        sample(&after, "plumb_environments", &[("reason", "Reconciled")]),
+        Some(1.0)
+    );
+    assert_eq!(sample(&after, "plumb_leases_held", &[]), Some(0.0));
+    assert_eq!(sample(&after, "plumb_queue_depth", &[]), Some(0.0));
+    assert_eq!(
+        sample(&after, "plumb_queue_oldest_due_seconds", &[]),
+        Some(0.0)
+    );
+
+    // Every AWS call the proxy forwarded is counted, by operation, and nothing more.
+    let mut seen: std::collections::BTreeMap<String, f64> = Default::default();
+    for request in counting.seen() {
+        *seen.entry(request.operation).or_default() += 1.0;
+    }
+    let mut counted: std::collections::BTreeMap<String, f64> = Default::default();
+    for s in after
+        .samples
+        .iter()
+        .filter(|s| s.metric == "plumb_aws_calls_total")
+    {
+        let prometheus_parse::Value::Counter(n) = s.value else {
+            panic!("{s:?} is not a counter");
+        };
+        *counted
+            .entry(s.labels.get("operation").unwrap().to_owned())
+            .or_default() += n;
+    }
+    assert!(seen.contains_key("CreateService"), "{seen:?}");
+    assert_eq!(counted, seen);
 
     assert!(server.stop().success());
     std::fs::remove_dir_all(dir).ok();

@@ -116,7 +116,7 @@ async fn main() {
         .await
         .expect("token")
         .secret;
-    let state = AppState::new(store, ApiConfig::default(), AwsConfig::default());
+    let state = AppState::new(store, ApiConfig::default(), AwsConfig::default()).unwrap();
     let app = Application::build("127.0.0.1:0".parse().unwrap(), state)
         .await
         .expect("bind");

@@ -1,11 +1,12 @@
-//! Plumb's HTTP surface: the REST API under `/api/v1`, its OpenAPI document, and the
-//! health endpoints.
+//! Plumb's HTTP surface: the REST API under `/api/v1`, its OpenAPI document, the health
+//! endpoints and `/metrics`.
 
 mod auth;
 mod body;
 pub mod environments;
 pub mod error;
 mod health;
+mod metrics;
 mod reconcile;
 
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use plumb_operator::aws::{AwsConfig, CallCounter};
+use plumb_operator::metrics::Metrics;
 use plumb_operator::reconcile::Reconciler;
 use plumb_operator::store::Store;
 use tokio::net::TcpListener;
@@ -54,17 +56,23 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ApiConfig>,
     pub reconciler: Arc<Reconciler>,
+    /// This replica's metrics, which count the reconciler's AWS calls too.
+    pub metrics: Metrics,
 }
 
 impl AppState {
-    /// State whose reconciler reaches AWS as `aws` says.
-    pub fn new(store: Store, config: ApiConfig, aws: AwsConfig) -> Self {
-        let reconciler = Reconciler::new(store.clone(), aws, CallCounter::new());
-        Self {
+    /// State whose reconciler reaches AWS as `aws` says. Fails only if a metric's static
+    /// definition were invalid.
+    pub fn new(store: Store, config: ApiConfig, aws: AwsConfig) -> Result<Self, prometheus::Error> {
+        let calls = CallCounter::new();
+        let metrics = Metrics::new(calls.clone())?;
+        let reconciler = Reconciler::new(store.clone(), aws, calls);
+        Ok(Self {
             store,
             config: Arc::new(config),
             reconciler: Arc::new(reconciler),
-        }
+            metrics,
+        })
     }
 }
 
@@ -112,6 +120,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reconcile::reconcile))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi_json))
 }
 

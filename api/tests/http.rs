@@ -41,7 +41,7 @@ impl Api {
             max_body_bytes: MAX_BODY,
             ..ApiConfig::default()
         };
-        let state = AppState::new(store, config, AwsConfig::default());
+        let state = AppState::new(store, config, AwsConfig::default()).unwrap();
         let served = support::serve(state).await;
         Self {
             addr: served.addr,
@@ -823,6 +823,7 @@ async fn health_fallbacks_and_openapi(pool: PgPool) {
         ("/api/v1/environments/{name}/reconcile", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
+        ("/metrics", vec!["get"]),
         ("/api/openapi.json", vec!["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();

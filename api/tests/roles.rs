@@ -115,6 +115,7 @@ fn routes() -> Vec<Route> {
         row("delete", Method::DELETE, env, Empty, Needs::Editor, 202),
         row("healthz", Method::GET, "/healthz", Empty, Needs::Nothing, 200),
         row("readyz", Method::GET, "/readyz", Empty, Needs::Nothing, 200),
+        row("metrics", Method::GET, "/metrics", Empty, Needs::Nothing, 200),
         row("openapi", Method::GET, "/api/openapi.json", Empty, Needs::Nothing, 200),
     ]
 }
@@ -168,7 +169,8 @@ impl World {
             let env: Environment = serde_json::from_value(environment(caller.env())).unwrap();
             store.create(&env, "test").await.unwrap();
         }
-        let served = support::serve(AppState::new(store, ApiConfig::default(), config)).await;
+        let state = AppState::new(store, ApiConfig::default(), config).unwrap();
+        let served = support::serve(state).await;
         World {
             http: Client::new(),
             base: format!("http://{}", served.addr),

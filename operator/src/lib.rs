@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod controller;
 pub mod engine;
+pub mod metrics;
 pub mod names;
 pub mod reconcile;
 pub mod spec;

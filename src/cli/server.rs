@@ -29,8 +29,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         ..ApiConfig::default()
     };
-    let state = AppState::new(store.clone(), config, aws);
+    let state = AppState::new(store.clone(), config, aws).context("cannot define the metrics")?;
     let reconciler = state.reconciler.clone();
+    let metrics = state.metrics.clone();
     let app = Application::build(args.listen, state)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -44,6 +45,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let config = ControllerConfig {
             workers: usize::from(args.workers),
             grace: Duration::from_secs(args.shutdown_grace_seconds),
+            metrics: Some(metrics),
             ..ControllerConfig::new(replica_name())
         };
         let controller = Controller::new(store, reconciler, config);

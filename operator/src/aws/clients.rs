@@ -1,5 +1,7 @@
 //! The one place that builds AWS clients: region, credentials chain (optionally assuming the
-//! environment's role), endpoint override, retries and timeouts, and the call counter.
+//! environment's role), endpoint override, retries (adaptive: the SDK slows its own sending
+//! when AWS throttles) and timeouts, the rate limit per (account, region, service), and the
+//! call counter.
 //! [`ClientPool`](super::ClientPool) decides when to build them, and whether a role may be
 //! assumed at all.
 
@@ -12,10 +14,16 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::{Builder as HttpBuilder, ConnectorBuilder};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::retry::RetrySpec;
 
 use super::accounts::is_account_id;
 use super::counter::CallCounter;
 use super::error::{AwsError, OpResult};
+use super::limits::{Limits, Rates, Service};
 use super::retry::QuotaIsFinal;
 
 /// Session name of the assumed role, as it shows in CloudTrail.
@@ -40,6 +48,8 @@ pub struct AwsConfig {
     pub allowed_accounts: BTreeSet<String>,
     /// External id sent when assuming a role whose environment names none.
     pub external_id: Option<String>,
+    /// Plumb's own rate limit per (account, region, service), below AWS's defaults.
+    pub rates: Rates,
 }
 
 impl Default for AwsConfig {
@@ -52,6 +62,7 @@ impl Default for AwsConfig {
             initial_backoff: Duration::from_secs(1),
             allowed_accounts: BTreeSet::new(),
             external_id: None,
+            rates: Rates::default(),
         }
     }
 }
@@ -85,43 +96,88 @@ pub struct RoleToAssume {
     pub external_id: Option<String>,
 }
 
-/// Clients for `region` (the config's default when empty), as `role` when given. Checks no
-/// account: callers go through [`ClientPool`](super::ClientPool), which does.
+/// Where a set of clients acts, for its rate limits: the role's account (`None`: Plumb's own
+/// credentials) and the region.
+pub(super) struct Budget<'a> {
+    pub limits: &'a Limits,
+    pub http: &'a SharedHttpClient,
+    pub account: Option<&'a str>,
+}
+
+/// Clients for `region` (the config's default when empty), as `role` when given, sending
+/// through `budget`'s buckets. Checks no account: callers go through
+/// [`ClientPool`](super::ClientPool), which does.
 pub(super) async fn build(
     config: &AwsConfig,
     region: &str,
     role: Option<&RoleToAssume>,
     counter: CallCounter,
+    budget: Budget<'_>,
 ) -> Clients {
     let base = base_config(config, region).await;
     let sdk = match role {
         Some(role) => assume_role(&base, role).await,
         None => base,
     };
+    let region = sdk.region().map_or(region, |r| r.as_ref());
+    let budget = |service| {
+        budget
+            .limits
+            .budget(budget.http.clone(), budget.account, region, service)
+    };
+    let (ecs, autoscaling, cloudwatch, logs) = (
+        budget(Service::Ecs),
+        budget(Service::AutoScaling),
+        budget(Service::CloudWatch),
+        budget(Service::Logs),
+    );
     Clients {
         ecs: aws_sdk_ecs::Client::from_conf(
             aws_sdk_ecs::config::Builder::from(&sdk)
+                .http_client(ecs.http)
+                .retry_partition(ecs.retry_partition)
                 .interceptor(counter.interceptor())
                 .build(),
         ),
         autoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
             aws_sdk_applicationautoscaling::config::Builder::from(&sdk)
+                .http_client(autoscaling.http)
+                .retry_partition(autoscaling.retry_partition)
                 .interceptor(counter.interceptor())
                 .retry_classifier(QuotaIsFinal)
                 .build(),
         ),
         cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
             aws_sdk_cloudwatch::config::Builder::from(&sdk)
+                .http_client(cloudwatch.http)
+                .retry_partition(cloudwatch.retry_partition)
                 .interceptor(counter.interceptor())
                 .retry_classifier(QuotaIsFinal)
                 .build(),
         ),
         logs: aws_sdk_cloudwatchlogs::Client::from_conf(
             aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+                .http_client(logs.http)
+                .retry_partition(logs.retry_partition)
                 .interceptor(counter.interceptor())
                 .build(),
         ),
     }
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxies from the
+/// environment), built once per pool so every rate-limited client shares its connections.
+pub(super) fn https_client() -> SharedHttpClient {
+    HttpBuilder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// The account of Plumb's own credentials, from STS GetCallerIdentity (counted).
@@ -154,7 +210,13 @@ async fn base_config(config: &AwsConfig, region: &str) -> SdkConfig {
     } else {
         region.to_owned()
     };
-    let retry = RetryConfig::standard()
+    // Adaptive: on top of the standard retries, the SDK rate-limits its own sending once
+    // AWS throttles, and recovers as calls succeed again. Retry behaviour 2.1: a retry costs
+    // the adaptive bucket one token, like a first attempt; under 2.0 it costs five, more than
+    // the bucket holds after a throttle at Plumb's modest call rates, so a throttled call
+    // waited out its whole operation timeout instead of being retried.
+    let retry = RetryConfig::adaptive()
+        .with_retry_spec(RetrySpec::v2_1())
         .with_max_attempts(config.max_attempts)
         .with_initial_backoff(config.initial_backoff);
     let timeouts = TimeoutConfig::builder()

@@ -42,6 +42,8 @@ impl CallOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     calls: Arc<Mutex<BTreeMap<CallKey, u64>>>,
+    /// Attempts that waited for Plumb's own rate limit, by service.
+    delayed: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 impl CallCounter {
@@ -52,6 +54,14 @@ impl CallCounter {
     /// Every count so far.
     pub fn snapshot(&self) -> BTreeMap<CallKey, u64> {
         self.calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Attempts that waited for a token of Plumb's rate limit, by service.
+    pub fn delayed(&self) -> BTreeMap<String, u64> {
+        self.delayed
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -78,6 +88,10 @@ impl CallCounter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.delayed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     pub(crate) fn record(&self, service: &str, operation: &str, outcome: CallOutcome) {
@@ -91,6 +105,15 @@ impl CallCounter {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key)
+            .or_default() += 1;
+    }
+
+    pub(crate) fn record_delayed(&self, service: &str) {
+        *self
+            .delayed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(service.to_owned())
             .or_default() += 1;
     }
 

@@ -15,6 +15,7 @@ mod counter;
 mod ecs;
 mod error;
 mod fields;
+mod limits;
 mod logs;
 mod pool;
 mod retry;
@@ -31,6 +32,7 @@ pub use cache::ArnCache;
 pub use clients::{AwsConfig, Clients};
 pub use counter::{CallCounter, CallKey, CallOutcome};
 pub use error::AwsError;
+pub use limits::{Budgeted, Limits, Rate, Rates, Service};
 pub use pool::{clients_for, Access, ClientPool, CAPACITY};
 
 use crate::engine::{DesiredGraph, Observed, ObservedState, Owner, ResourceKind};

@@ -12,10 +12,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use lru::LruCache;
 use tokio::sync::OnceCell;
 
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+
 use super::accounts::role_account;
-use super::clients::{self, AwsConfig, Clients, RoleToAssume};
+use super::clients::{self, AwsConfig, Budget, Clients, RoleToAssume};
 use super::counter::CallCounter;
 use super::error::AwsError;
+use super::limits::Limits;
 
 /// Client sets kept at most: far more (region, role) pairs than one server's environments
 /// use, and small enough that a caller planning many made-up specs cannot grow memory.
@@ -48,6 +51,11 @@ pub struct ClientPool {
     config: AwsConfig,
     counter: CallCounter,
     cache: Mutex<LruCache<Key, Clients>>,
+    /// The rate limit's buckets, shared by every client set acting in one account and region
+    /// (they outlive evicted client sets).
+    limits: Limits,
+    /// One HTTPS client under all of them.
+    http: SharedHttpClient,
     /// Plumb's own account, learnt once (when the allow-list is empty and a role is asked for).
     own_account: OnceCell<String>,
 }
@@ -61,6 +69,8 @@ impl ClientPool {
     /// A pool of at most `capacity` client sets.
     pub fn with_capacity(config: AwsConfig, counter: CallCounter, capacity: NonZeroUsize) -> Self {
         Self {
+            limits: Limits::new(config.rates, counter.clone()),
+            http: clients::https_client(),
             config,
             counter,
             cache: Mutex::new(LruCache::new(capacity)),
@@ -79,11 +89,17 @@ impl ClientPool {
         if let Some(clients) = cached {
             return Ok(clients);
         }
+        let budget = Budget {
+            limits: &self.limits,
+            http: &self.http,
+            account: key.role.as_ref().and_then(|role| role_account(&role.arn)),
+        };
         let clients = clients::build(
             &self.config,
             &key.region,
             key.role.as_ref(),
             self.counter.clone(),
+            budget,
         )
         .await;
         self.cache().put(key, clients.clone());

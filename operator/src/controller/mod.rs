@@ -24,7 +24,7 @@ mod worker;
 
 pub use error_policy::{backoff, error_policy};
 pub use lease::Lease;
-pub use queue::{Queue, QueueEntry, CHANNEL};
+pub use queue::{Queue, QueueEntry, QueueStats, CHANNEL};
 pub use scheduler::Scheduler;
 pub use status::RECONCILE_FAILED;
 pub use worker::{Step, Worked};
@@ -40,6 +40,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::reconcile::{ReconcileError, Reconciler};
 use crate::spec::Policy;
 use crate::store::Store;
@@ -127,6 +128,8 @@ pub struct Config {
     pub poll: Duration,
     /// How long in-flight reconciles may take to finish after shutdown was requested.
     pub grace: Duration,
+    /// Where reconcile results, durations and held leases are counted (`None`: nowhere).
+    pub metrics: Option<Metrics>,
 }
 
 impl Config {
@@ -139,6 +142,7 @@ impl Config {
             heartbeat: Duration::from_secs(10),
             poll: Duration::from_secs(5),
             grace: Duration::from_secs(20),
+            metrics: None,
         }
     }
 }

@@ -29,6 +29,17 @@ pub struct QueueEntry {
     pub last_error: Option<String>,
 }
 
+/// The queue at a glance, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueStats {
+    /// Rows due now whose lease is free.
+    pub due: i64,
+    /// How long the longest-waiting of them has been due.
+    pub oldest_due: Duration,
+    /// Rows under a live lease.
+    pub leased: i64,
+}
+
 /// Asks for `name` to be reconciled now, in the caller's transaction (the write that changed
 /// the spec, requested the delete, or the trigger), and notifies the controllers on commit.
 ///
@@ -186,6 +197,26 @@ impl Queue {
         .fetch_optional(&self.pool)
         .await?;
         Ok(wait.map(seconds))
+    }
+
+    /// How many rows are due and leased now, and the oldest due row's wait.
+    pub async fn stats(&self) -> Result<QueueStats, StoreError> {
+        let (due, oldest, leased): (i64, f64, i64) = sqlx::query_as(
+            "WITH q AS (SELECT next_run_at, lease_expires_at > now() AS leased \
+                        FROM reconcile_queue) \
+             SELECT count(*) FILTER (WHERE next_run_at <= now() AND leased IS NOT TRUE), \
+                    COALESCE(EXTRACT(EPOCH FROM now() - min(next_run_at) \
+                      FILTER (WHERE next_run_at <= now() AND leased IS NOT TRUE)), 0)::float8, \
+                    count(*) FILTER (WHERE leased) \
+             FROM q",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueStats {
+            due,
+            oldest_due: seconds(oldest),
+            leased,
+        })
     }
 
     /// The row of `name`, for inspection.

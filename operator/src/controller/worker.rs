@@ -73,6 +73,27 @@ pub(crate) async fn work<R: Reconcile>(
         }
     };
     tracing::debug!(env = name, attempts = lease.attempts, "claimed");
+    let _held = config.metrics.as_ref().map(|m| m.lease_held());
+    let worked = reconcile_claimed(shared, lease, claimed, abandon).await;
+    if let Some(metrics) = &config.metrics {
+        let took =
+            matches!(worked.step, Step::Reconciled | Step::Failed(_)).then(|| claimed.elapsed());
+        metrics.reconciled(worked.step, took);
+    }
+    worked
+}
+
+/// Reconciles the environment `lease` holds, heartbeating the lease meanwhile, and
+/// releases it.
+async fn reconcile_claimed<R: Reconcile>(
+    shared: &Shared<R>,
+    lease: Lease,
+    claimed: Instant,
+    abandon: &CancellationToken,
+) -> Worked {
+    let config = &shared.config;
+    let queue = &shared.queue;
+    let name = lease.name.as_str();
     let hold = lease::hold(queue, &lease, claimed, config.lease, config.heartbeat);
     // Boxed: a whole reconcile is a deep, large future; the worker's stays small.
     let reconcile = Box::pin(shared.reconciler.reconcile(&lease));

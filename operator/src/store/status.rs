@@ -61,6 +61,21 @@ impl Store {
         Ok(written)
     }
 
+    /// How many environments there are by the reason of their Ready condition; `Pending`
+    /// for those not reconciled yet.
+    pub async fn ready_reasons(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT COALESCE((SELECT c->>'reason' FROM jsonb_array_elements(s.conditions) c \
+                              WHERE c->>'type' = 'Ready' LIMIT 1), 'Pending') AS reason, \
+                    count(*) \
+             FROM environments e LEFT JOIN environment_status s USING (name) \
+             GROUP BY 1 ORDER BY 1",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
+    }
+
     /// Records an event in the audit history of `name`.
     pub async fn record_event(
         &self,

@@ -1,0 +1,287 @@
+//! Plumb's Prometheus metrics: what the controller did, what the queue holds, what AWS was
+//! asked. Every label value is static or comes from a bounded set (error kinds, the SDK's
+//! service and operation names, Ready reasons Plumb writes), never from free text.
+//!
+//! Counters the controller and the AWS clients bump as they work; gauges of the queue and of
+//! the environments are read from the database when scraped ([`Metrics::render`]).
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::aws::CallCounter;
+use crate::controller::{Queue, Step};
+use crate::store::{Store, StoreError};
+
+/// Reconcile durations, in seconds: from a no-op sweep to a long teardown.
+const DURATION_BUCKETS: &[f64] = &[
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+/// The metrics of one replica; clones share them.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    reconciles: IntCounterVec,
+    duration: Histogram,
+    leases_held: IntGauge,
+    queue_depth: IntGauge,
+    queue_oldest_due: Gauge,
+    queue_leased: IntGauge,
+    environments: IntGaugeVec,
+    /// One scrape at a time sets the gauges read from the database.
+    scrape: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Metrics that also report the AWS calls `calls` counted. Fails only if a metric's
+    /// static name or labels were invalid (a unit test builds them).
+    pub fn new(calls: CallCounter) -> Result<Self, prometheus::Error> {
+        let reconciles = IntCounterVec::new(
+            Opts::new(
+                "plumb_reconciles_total",
+                "Reconcile steps by result (reconciled, failed, lease_lost, abandoned) and \
+                 error kind (none unless failed).",
+            ),
+            &["result", "error"],
+        )?;
+        let duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "plumb_reconcile_duration_seconds",
+                "Time one reconcile took, from claiming the environment to its result.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+        )?;
+        let leases_held = IntGauge::new(
+            "plumb_leases_held",
+            "Environments this replica holds a lease on now.",
+        )?;
+        let queue_depth = IntGauge::new(
+            "plumb_queue_depth",
+            "Environments due now and not leased, across all replicas.",
+        )?;
+        let queue_oldest_due = Gauge::new(
+            "plumb_queue_oldest_due_seconds",
+            "How long the longest-waiting due environment has been due (0 when none is).",
+        )?;
+        let queue_leased = IntGauge::new(
+            "plumb_queue_leased",
+            "Environments under a live lease, across all replicas.",
+        )?;
+        let environments = IntGaugeVec::new(
+            Opts::new(
+                "plumb_environments",
+                "Environments by the reason of their Ready condition (Pending before the first \
+                 reconcile).",
+            ),
+            &["reason"],
+        )?;
+        let registry = Registry::new();
+        let collectors: [Box<dyn Collector>; 8] = [
+            Box::new(reconciles.clone()),
+            Box::new(duration.clone()),
+            Box::new(leases_held.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(queue_oldest_due.clone()),
+            Box::new(queue_leased.clone()),
+            Box::new(environments.clone()),
+            Box::new(AwsCalls::new(calls)?),
+        ];
+        for collector in collectors {
+            registry.register(collector)?;
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                registry,
+                reconciles,
+                duration,
+                leases_held,
+                queue_depth,
+                queue_oldest_due,
+                queue_leased,
+                environments,
+                scrape: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+}
+
+impl Metrics {
+    /// One reconcile step's result, and how long a reconcile took when one ran.
+    pub fn reconciled(&self, step: Step, took: Option<std::time::Duration>) {
+        let (result, error) = match step {
+            Step::Reconciled => ("reconciled", "none"),
+            Step::Failed(kind) => ("failed", kind),
+            Step::LeaseLost => ("lease_lost", "none"),
+            Step::Abandoned => ("abandoned", "none"),
+            Step::NotClaimed => return,
+        };
+        self.inner
+            .reconciles
+            .with_label_values(&[result, error])
+            .inc();
+        if let Some(took) = took {
+            self.inner.duration.observe(took.as_secs_f64());
+        }
+    }
+
+    /// Counts a lease this replica holds until the returned guard is dropped.
+    pub fn lease_held(&self) -> HeldLease {
+        self.inner.leases_held.inc();
+        HeldLease(self.inner.leases_held.clone())
+    }
+
+    /// Every metric in Prometheus's text format, with the queue and environment gauges read
+    /// from the database now.
+    pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
+        let _one_scrape = self.inner.scrape.lock().await;
+        let queue = Queue::new(store.pool().clone()).stats().await?;
+        self.inner.queue_depth.set(queue.due);
+        self.inner
+            .queue_oldest_due
+            .set(queue.oldest_due.as_secs_f64());
+        self.inner.queue_leased.set(queue.leased);
+        let reasons = store.ready_reasons().await?;
+        self.inner.environments.reset();
+        for (reason, count) in reasons {
+            self.inner
+                .environments
+                .with_label_values(&[reason.as_str()])
+                .set(count);
+        }
+        Ok(encode(&self.inner.registry.gather()))
+    }
+}
+
+/// One lease in `plumb_leases_held`, for as long as it lives.
+#[derive(Debug)]
+pub struct HeldLease(IntGauge);
+
+impl Drop for HeldLease {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn encode(families: &[MetricFamily]) -> String {
+    let mut text = String::new();
+    // Encoding into a String fails only on invalid metric families, which the registry
+    // already refused at registration.
+    if let Err(e) = TextEncoder::new().encode_utf8(families, &mut text) {
+        tracing::warn!(error = %e, "cannot encode metrics");
+    }
+    text
+}
+
+/// `plumb_aws_calls_total` and `plumb_aws_calls_delayed_total`, read from the call counter
+/// when scraped.
+struct AwsCalls {
+    calls: CallCounter,
+    descs: Vec<Desc>,
+}
+
+const CALLS: &str = "plumb_aws_calls_total";
+const CALLS_HELP: &str = "AWS API attempts by service, operation and outcome (ok, error, \
+                          throttled); a retried call counts once per attempt.";
+const DELAYED: &str = "plumb_aws_calls_delayed_total";
+const DELAYED_HELP: &str = "AWS API attempts that waited for Plumb's own rate limit, by service.";
+
+impl AwsCalls {
+    fn new(calls: CallCounter) -> Result<Self, prometheus::Error> {
+        let labels = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let descs = vec![
+            Desc::new(
+                CALLS.to_owned(),
+                CALLS_HELP.to_owned(),
+                labels(&["service", "operation", "outcome"]),
+                Default::default(),
+            )?,
+            Desc::new(
+                DELAYED.to_owned(),
+                DELAYED_HELP.to_owned(),
+                labels(&["service"]),
+                Default::default(),
+            )?,
+        ];
+        Ok(Self { calls, descs })
+    }
+}
+
+impl Collector for AwsCalls {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let calls = IntCounterVec::new(
+            Opts::new(CALLS, CALLS_HELP),
+            &["service", "operation", "outcome"],
+        );
+        let delayed = IntCounterVec::new(Opts::new(DELAYED, DELAYED_HELP), &["service"]);
+        let (Ok(calls), Ok(delayed)) = (calls, delayed) else {
+            return Vec::new();
+        };
+        for ((service, operation, outcome), n) in self.calls.snapshot() {
+            calls
+                .with_label_values(&[service.as_str(), operation.as_str(), outcome.as_str()])
+                .inc_by(n);
+        }
+        for (service, n) in self.calls.delayed() {
+            delayed.with_label_values(&[service.as_str()]).inc_by(n);
+        }
+        let mut families = calls.collect();
+        families.extend(delayed.collect());
+        families
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::CallOutcome;
+
+    #[test]
+    fn every_metric_registers_and_aws_calls_are_read_when_gathered() {
+        let calls = CallCounter::new();
+        let metrics = Metrics::new(calls.clone()).expect("valid metrics");
+        calls.record("ECS", "DescribeServices", CallOutcome::Ok);
+        calls.record("ECS", "DescribeServices", CallOutcome::Ok);
+        calls.record("CloudWatch", "DescribeAlarms", CallOutcome::Throttled);
+        calls.record_delayed("ECS");
+        metrics.reconciled(
+            Step::Failed("throttled"),
+            Some(std::time::Duration::from_secs(2)),
+        );
+        metrics.reconciled(Step::NotClaimed, None);
+        let held = metrics.lease_held();
+        let text = encode(&metrics.inner.registry.gather());
+        for line in [
+            "plumb_aws_calls_total{operation=\"DescribeServices\",outcome=\"ok\",service=\"ECS\"} 2",
+            "plumb_aws_calls_total{operation=\"DescribeAlarms\",outcome=\"throttled\",service=\"CloudWatch\"} 1",
+            "plumb_aws_calls_delayed_total{service=\"ECS\"} 1",
+            "plumb_reconciles_total{error=\"throttled\",result=\"failed\"} 1",
+            "plumb_reconcile_duration_seconds_count 1",
+            "plumb_leases_held 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        drop(held);
+        let text = encode(&metrics.inner.registry.gather());
+        assert!(text.lines().any(|l| l == "plumb_leases_held 0"), "{text}");
+    }
+}
