@@ -1,11 +1,14 @@
 //! `apply --wait`: watch an environment's status until the controller made it Ready at the
 //! applied generation. Prints what Plumb changed (its events) and each resource's phase once
-//! per change, and gives up at once when only a change to the spec (or to AWS) can help.
+//! per change, and gives up at once when only a change to the spec (or to AWS) can help. On a
+//! terminal, a progress line below them counts the resources Ready and says what is awaited.
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::bail;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use plumb_operator::spec::{Condition, Environment, EnvironmentStatus, ResourceStatus};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
@@ -68,6 +71,7 @@ pub async fn wait_ready(
     let mut shown: BTreeMap<String, String> = BTreeMap::new();
     let mut said = String::new();
     let mut seen = after_event;
+    let out = Progress::new();
     loop {
         let env: Environment = client
             .send(Method::GET, url.clone(), None)
@@ -82,7 +86,7 @@ pub async fn wait_ready(
             if event.action == "Reconciled" {
                 // "create ecs-service/shop-api" → "ecs-service/shop-api: create done"
                 if let Some((verb, resource)) = event.message.split_once(' ') {
-                    println!("  {resource}: {verb} done");
+                    out.line(&format!("  {resource}: {verb} done"));
                 }
             }
         }
@@ -90,15 +94,22 @@ pub async fn wait_ready(
         for (key, resource) in &status.resources {
             let line = progress(key, resource);
             if shown.get(key) != Some(&line) {
-                println!("  {line}");
+                out.line(&format!("  {line}"));
                 shown.insert(key.clone(), line);
             }
         }
+        let ready_resources = status
+            .resources
+            .values()
+            .filter(|r| r.phase.as_deref() == Some("Ready"))
+            .count();
+        out.count(ready_resources, status.resources.len());
         let ready = condition(&status, "Ready");
         if ready.is_some_and(|c| c.status == "True")
             && status.observed_generation.is_some_and(|g| g >= generation)
         {
             let ready = ready.map(|c| format!("{}: {}", c.reason, c.message));
+            out.done();
             println!("environment/{name} ready ({})", ready.unwrap_or_default());
             return Ok(());
         }
@@ -114,7 +125,8 @@ pub async fn wait_ready(
                 bail!("not ready: {reason}");
             }
             if reason != said {
-                println!("  waiting: {reason}");
+                out.line(&format!("  waiting: {reason}"));
+                out.waiting(&reason);
                 said = reason;
             }
         }
@@ -125,6 +137,63 @@ pub async fn wait_ready(
             bail!("not ready after {}s: {reason}", timeout.as_secs());
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Where `wait_ready` reports: plain lines, and on a terminal also a live line below them
+/// (cleared when waiting ends, however it ends).
+enum Progress {
+    Lines,
+    Terminal(ProgressBar),
+}
+
+impl Progress {
+    fn new() -> Self {
+        if !std::io::stdout().is_terminal() {
+            return Self::Lines;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} {pos}/{len} resources Ready  {wide_msg}")
+        {
+            bar.set_style(style);
+        }
+        bar.set_message("waiting for the controller's first look");
+        bar.enable_steady_tick(Duration::from_millis(120));
+        Self::Terminal(bar)
+    }
+
+    /// A line printed once (above the live line on a terminal).
+    fn line(&self, line: &str) {
+        match self {
+            Self::Lines => println!("{line}"),
+            Self::Terminal(bar) => bar.println(line),
+        }
+    }
+
+    fn count(&self, ready: usize, total: usize) {
+        if let Self::Terminal(bar) = self {
+            bar.set_length(total as u64);
+            bar.set_position(ready as u64);
+        }
+    }
+
+    fn waiting(&self, reason: &str) {
+        if let Self::Terminal(bar) = self {
+            bar.set_message(reason.to_owned());
+        }
+    }
+
+    fn done(&self) {
+        if let Self::Terminal(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done();
     }
 }
 
