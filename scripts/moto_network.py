@@ -2,9 +2,10 @@
 
 Finds or creates, in the moto server at ENDPOINT, a VPC tagged `plumb-quickstart` with two
 subnets and a security group, then writes the Environment read from SOURCE to TARGET with
-`spec.network` naming them (moto checks that a service's subnets and groups exist).
+`spec.network` naming them (moto checks that a service's subnets and groups exist), and
+with `spec.policy.resyncSeconds` set to RESYNC when given.
 
-    python scripts/moto_network.py ENDPOINT REGION SOURCE TARGET
+    python scripts/moto_network.py ENDPOINT REGION SOURCE TARGET [RESYNC]
 """
 
 import sys
@@ -51,6 +52,8 @@ def main():
     with open(source) as f:
         env = yaml.safe_load(f)
     env["spec"]["network"] = {"subnets": subnets, "securityGroups": [group]}
+    if len(sys.argv) > 5:
+        env["spec"].setdefault("policy", {})["resyncSeconds"] = int(sys.argv[5])
     with open(target, "w") as f:
         yaml.safe_dump(env, f, sort_keys=False)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Brings up what Plumb needs on this machine and runs it with an example environment:
 # PostgreSQL (started or installed if none runs), moto server on loopback as the AWS endpoint
-# (with a VPC, two subnets and a security group in it), then `plumb serve`, an admin token,
-# and `plumb apply --wait` of examples/arive.yaml on that network.
+# (with a VPC, two subnets and a security group in it), then `plumb serve` (API and
+# controller), an admin token, and `plumb apply --wait` of examples/arive.yaml on that network,
+# looked at again every 30 s so a change made behind Plumb's back is put back soon.
 # Ctrl-C stops Plumb and moto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +40,9 @@ for _ in $(seq 1 100); do
 done
 # The example names its team's subnets; moto knows only those made here.
 work="$(mktemp -d)"
+RESYNC=30
 "$(dirname "$(scripts/moto.sh path)")/python" scripts/moto_network.py \
-  "$PLUMB_AWS_ENDPOINT_URL" "$AWS_REGION" examples/arive.yaml "$work/arive.yaml"
+  "$PLUMB_AWS_ENDPOINT_URL" "$AWS_REGION" examples/arive.yaml "$work/arive.yaml" "$RESYNC"
 
 "$PLUMB" migrate
 "$PLUMB" serve --listen "$LISTEN" &
@@ -66,8 +68,14 @@ Change something behind Plumb's back (the api service's desired count, in moto):
 
   $(dirname "$(scripts/moto.sh path)")/python -c 'import boto3; boto3.client("ecs", endpoint_url="$PLUMB_AWS_ENDPOINT_URL", region_name="$AWS_REGION", aws_access_key_id="t", aws_secret_access_key="t").update_service(cluster="arive-cluster", service="arive-api", desiredCount=3)'
 
-then "$PLUMB plan -f $work/arive.yaml" shows the drift (desiredCount: 3 → 1), and the next
-reconcile puts it back.
+Right after, "$PLUMB plan -f $work/arive.yaml" shows the drift (desiredCount: 3 → 1). Plumb's
+controller looks at arive again within $RESYNC s (spec.policy.resyncSeconds in this copy; 5
+minutes by default) and puts it back, with no trigger: watch it with
+
+  $PLUMB describe arive
+
+To look at once instead: curl -X POST -H "Authorization: Bearer \$PLUMB_TOKEN" $PLUMB_SERVER/api/v1/environments/arive/reconcile
+Metrics (Prometheus text): $PLUMB_SERVER/metrics
 
 Ctrl-C stops Plumb and moto.
 MSG
