@@ -153,13 +153,29 @@ def phase(plumb, title, bodies, generation):
     throttled = total(after, "plumb_aws_calls_total", outcome="throttled") - total(
         before, "plumb_aws_calls_total", outcome="throttled"
     )
+    errors = total(after, "plumb_aws_calls_total", outcome="error") - total(
+        before, "plumb_aws_calls_total", outcome="error"
+    )
+    failed = total(after, "plumb_reconciles_total", result="failed") - total(
+        before, "plumb_reconciles_total", result="failed"
+    )
     values = sorted(latency.values())
     p95 = values[min(len(values) - 1, int(0.95 * len(values)))]
     print(f"{title}: {len(values)} environments Ready in {took:.1f} s")
     print(f"  spec change -> Ready: p50 {statistics.median(values):.1f} s, p95 {p95:.1f} s")
-    print(f"  reconciles: {reconciles:.0f} ({reconciles / took:.1f}/s)")
+    by_operation = {}
+    for (n, ls), v in after.items():
+        labels = dict(ls)
+        if n == "plumb_aws_calls_total" and labels.get("outcome") == '"error"':
+            op = f'{labels["service"].strip(chr(34))} {labels["operation"].strip(chr(34))}'
+            by_operation[op] = v - before.get((n, ls), 0)
+    errors_by = ", ".join(f"{op} {n:.0f}" for op, n in sorted(by_operation.items()) if n)
+    print(f"  reconciles: {reconciles:.0f} ({reconciles / took:.1f}/s), {failed:.0f} failed")
     print(f"  AWS calls: {calls:.0f}, {delayed:.0f} waited for Plumb's rate limit, "
-          f"{throttled:.0f} throttled")
+          f"{throttled:.0f} throttled, {errors:.0f} errors")
+    if errors_by:
+        # Expected answers count as errors too: "not found" before a create, say.
+        print(f"  errors by operation: {errors_by}")
 
 
 def rss_kib(pid):
