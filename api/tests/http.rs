@@ -847,3 +847,36 @@ async fn health_fallbacks_and_openapi(pool: PgPool) {
         doc["components"]["schemas"]["EnvironmentSpec"]
     );
 }
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn metrics_answer_without_the_database_and_say_so(pool: PgPool) {
+    let api = Api::start(pool.clone()).await;
+    api.put(&env("shop")).await;
+    let scrape = || async {
+        let answer = api
+            .http
+            .get(format!("http://{}/metrics", api.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK);
+        answer.text().await.unwrap()
+    };
+    let has = |text: &str, line: &str| text.lines().any(|l| l == line);
+
+    let text = scrape().await;
+    assert!(has(&text, "plumb_database_up 1"), "{text}");
+    assert!(has(&text, "plumb_queue_depth 1"), "{text}");
+    assert!(
+        has(&text, "plumb_environments{reason=\"Pending\"} 1"),
+        "{text}"
+    );
+
+    // The database is gone: the scrape still answers, says so, and repeats nothing stale.
+    pool.close().await;
+    let text = scrape().await;
+    assert!(has(&text, "plumb_database_up 0"), "{text}");
+    assert!(!text.contains("plumb_queue_depth"), "{text}");
+    assert!(!text.contains("plumb_environments"), "{text}");
+    assert!(text.contains("plumb_leases_held 0"), "{text}");
+}

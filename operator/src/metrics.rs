@@ -3,7 +3,9 @@
 //! service and operation names, Ready reasons Plumb writes), never from free text.
 //!
 //! Counters the controller and the AWS clients bump as they work; gauges of the queue and of
-//! the environments are read from the database when scraped ([`Metrics::render`]).
+//! the environments are read from the database when scraped ([`Metrics::render`]). A scrape
+//! while the database cannot be read still answers, with `plumb_database_up 0` and without
+//! those gauges, rather than failing or repeating stale values.
 
 use std::sync::Arc;
 
@@ -30,7 +32,11 @@ pub struct Metrics {
 }
 
 struct Inner {
+    /// What this replica counts itself.
     registry: Registry,
+    /// What is read from the database when scraped.
+    database: Registry,
+    database_up: IntGauge,
     reconciles: IntCounterVec,
     duration: Histogram,
     leases_held: IntGauge,
@@ -91,23 +97,36 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let database_up = IntGauge::new(
+            "plumb_database_up",
+            "1 when this scrape could read the queue and the environments from Postgres.",
+        )?;
         let registry = Registry::new();
-        let collectors: [Box<dyn Collector>; 8] = [
+        let own: [Box<dyn Collector>; 5] = [
             Box::new(reconciles.clone()),
             Box::new(duration.clone()),
             Box::new(leases_held.clone()),
+            Box::new(database_up.clone()),
+            Box::new(AwsCalls::new(calls)?),
+        ];
+        for collector in own {
+            registry.register(collector)?;
+        }
+        let database = Registry::new();
+        let read: [Box<dyn Collector>; 4] = [
             Box::new(queue_depth.clone()),
             Box::new(queue_oldest_due.clone()),
             Box::new(queue_leased.clone()),
             Box::new(environments.clone()),
-            Box::new(AwsCalls::new(calls)?),
         ];
-        for collector in collectors {
-            registry.register(collector)?;
+        for collector in read {
+            database.register(collector)?;
         }
         Ok(Self {
             inner: Arc::new(Inner {
                 registry,
+                database,
+                database_up,
                 reconciles,
                 duration,
                 leases_held,
@@ -147,9 +166,22 @@ impl Metrics {
     }
 
     /// Every metric in Prometheus's text format, with the queue and environment gauges read
-    /// from the database now.
-    pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
+    /// from the database now (left out, with `plumb_database_up 0`, when it cannot be read).
+    pub async fn render(&self, store: &Store) -> String {
         let _one_scrape = self.inner.scrape.lock().await;
+        let read = self.read_database(store).await;
+        if let Err(e) = &read {
+            tracing::warn!(error = %e, "metrics: cannot read the queue and environments");
+        }
+        self.inner.database_up.set(i64::from(read.is_ok()));
+        let mut families = self.inner.registry.gather();
+        if read.is_ok() {
+            families.extend(self.inner.database.gather());
+        }
+        encode(&families)
+    }
+
+    async fn read_database(&self, store: &Store) -> Result<(), StoreError> {
         let queue = Queue::new(store.pool().clone()).stats().await?;
         self.inner.queue_depth.set(queue.due);
         self.inner
@@ -164,7 +196,7 @@ impl Metrics {
                 .with_label_values(&[reason.as_str()])
                 .set(count);
         }
-        Ok(encode(&self.inner.registry.gather()))
+        Ok(())
     }
 }
 
