@@ -638,14 +638,7 @@ async fn the_controller_keeps_an_environment_true_without_being_asked() {
     );
 
     // Changed out of band: within a resync (10 s) Plumb puts it back.
-    let clients = plumb_operator::aws::clients_for(
-        &moto.aws_config(),
-        "us-east-1",
-        None,
-        plumb_operator::aws::CallCounter::new(),
-    )
-    .await
-    .unwrap();
+    let clients = moto.clients().await;
     let desired = |clients: &plumb_operator::aws::Clients| {
         let clients = clients.clone();
         async move {

@@ -7,7 +7,7 @@ mod support;
 
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic, Tag};
-use plumb_operator::aws::{clients_for, CallCounter, Clients};
+use plumb_operator::aws::{CallCounter, Clients};
 use plumb_operator::reconcile::{Outcome, Reconciler};
 use plumb_operator::spec::{parse_document, DeletionPolicy, Environment, Format};
 use plumb_operator::store::Store;
@@ -30,9 +30,7 @@ impl World {
             moto.aws_config(),
             CallCounter::new(),
         );
-        let clients = clients_for(&moto.aws_config(), "us-east-1", None, CallCounter::new())
-            .await
-            .unwrap();
+        let clients = moto.clients().await;
         World {
             _moto: moto,
             reconciler,

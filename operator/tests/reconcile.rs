@@ -4,7 +4,7 @@
 mod support;
 
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
-use plumb_operator::aws::{clients_for, CallCounter, Clients};
+use plumb_operator::aws::{CallCounter, Clients};
 use plumb_operator::engine::Change;
 use plumb_operator::reconcile::Reconciler;
 use plumb_operator::spec::{
@@ -28,9 +28,7 @@ impl World {
         let counter = CallCounter::new();
         let reconciler = Reconciler::new(Store::from_pool(pool), moto.aws_config(), counter);
         // A separate counter for the test's own reads and out-of-band writes.
-        let clients = clients_for(&moto.aws_config(), "us-east-1", None, CallCounter::new())
-            .await
-            .unwrap();
+        let clients = moto.clients().await;
         World {
             _moto: moto,
             reconciler,

@@ -6,7 +6,7 @@
 mod proxy;
 mod support;
 
-use plumb_operator::aws::{clients_for, CallCounter, Clients};
+use plumb_operator::aws::{CallCounter, Clients};
 use plumb_operator::reconcile::{Outcome, Reconciler};
 use plumb_operator::spec::{parse_document, Condition, Environment, Format, ResourceStatus};
 use plumb_operator::store::Store;
@@ -38,9 +38,7 @@ impl World {
             proxy.aws_config(),
             CallCounter::new(),
         );
-        let clients = clients_for(&moto.aws_config(), "us-east-1", None, CallCounter::new())
-            .await
-            .unwrap();
+        let clients = moto.clients().await;
         World {
             _moto: moto,
             proxy,

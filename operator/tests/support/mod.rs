@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
-use plumb_operator::aws::AwsConfig;
+use plumb_operator::aws::{clients_for, AwsConfig, CallCounter, Clients};
 
 /// How long moto may take to answer after it was started.
 const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -62,6 +62,17 @@ impl Moto {
             initial_backoff: Duration::from_millis(10),
             ..AwsConfig::default()
         }
+    }
+
+    /// Clients of the test's own that read and change moto directly in us-east-1, counting
+    /// into a counter of their own (not the reconciler's).
+    // Each test file compiles this module on its own; the adapter tests build their clients
+    // with a counter they share.
+    #[allow(dead_code)]
+    pub async fn clients(&self) -> Clients {
+        clients_for(&self.aws_config(), "us-east-1", None, CallCounter::new())
+            .await
+            .expect("clients for moto")
     }
 
     /// One EC2 Query API call (no EC2 SDK needed for test fixtures); returns the XML answer.
