@@ -62,7 +62,9 @@ impl World {
     }
 
     async fn observe(&self, graph: &DesiredGraph) -> ObservedState {
-        aws::observe(self.cx(), graph).await.expect("observe")
+        aws::observe(self.cx(), graph, &BTreeSet::new())
+            .await
+            .expect("observe")
     }
 
     /// Creates every resource of the graph, in its order, references resolved to the ARNs
@@ -95,6 +97,7 @@ impl World {
             current,
             changed,
             token: "0123456789abcdef0123456789abcdef",
+            apply_immediately: false,
         };
         if create {
             aws::create(self.cx(), write).await
@@ -933,11 +936,14 @@ async fn clients_can_assume_the_environments_role() {
         current: None,
         changed: &BTreeSet::new(),
         token: "t",
+        apply_immediately: false,
     };
     aws::create(cx, write)
         .await
         .expect("create with assumed-role credentials");
-    let observed = aws::observe(cx, &graph).await.expect("observe");
+    let observed = aws::observe(cx, &graph, &BTreeSet::new())
+        .await
+        .expect("observe");
     assert_round_trip(&graph.resources[0], &observed, &[]);
     assert_eq!(calls.calls("CreateCluster"), 1);
 }
@@ -996,7 +1002,9 @@ async fn throttling_is_retried_then_reported_and_counted() {
     let graph = DesiredGraph {
         resources: vec![cluster()],
     };
-    let err = aws::observe(cx, &graph).await.expect_err("throttled");
+    let err = aws::observe(cx, &graph, &BTreeSet::new())
+        .await
+        .expect_err("throttled");
     assert_eq!(err.kind(), "throttled", "{err}");
     assert!(
         matches!(err.code(), Some("ThrottlingException" | "Throttling")),

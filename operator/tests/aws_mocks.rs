@@ -63,7 +63,7 @@ impl World {
     }
 
     async fn observe(&self, graph: &DesiredGraph) -> Result<ObservedState, AwsError> {
-        aws::observe(self.cx(), graph).await
+        aws::observe(self.cx(), graph, &BTreeSet::new()).await
     }
 }
 
@@ -98,7 +98,33 @@ fn environment(ecs: Vec<Rule>) -> Answers {
             .then_output(|| DescribeAlarmsOutput::builder().build())],
         logs: vec![mock!(Logs::describe_log_groups)
             .then_output(|| DescribeLogGroupsOutput::builder().build())],
+        rds: no_databases(),
+        ..Answers::default()
     }
+}
+
+/// RDS holding nothing of the environment's.
+fn no_databases() -> Vec<Rule> {
+    use aws_sdk_rds::operation::{
+        describe_db_cluster_parameter_groups::DescribeDbClusterParameterGroupsOutput,
+        describe_db_clusters::DescribeDbClustersOutput,
+        describe_db_instances::DescribeDbInstancesOutput,
+        describe_db_parameter_groups::DescribeDbParameterGroupsOutput,
+        describe_db_subnet_groups::DescribeDbSubnetGroupsOutput,
+    };
+    use aws_sdk_rds::Client as Rds;
+    vec![
+        mock!(Rds::describe_db_subnet_groups)
+            .then_output(|| DescribeDbSubnetGroupsOutput::builder().build()),
+        mock!(Rds::describe_db_parameter_groups)
+            .then_output(|| DescribeDbParameterGroupsOutput::builder().build()),
+        mock!(Rds::describe_db_cluster_parameter_groups)
+            .then_output(|| DescribeDbClusterParameterGroupsOutput::builder().build()),
+        mock!(Rds::describe_db_clusters)
+            .then_output(|| DescribeDbClustersOutput::builder().build()),
+        mock!(Rds::describe_db_instances)
+            .then_output(|| DescribeDbInstancesOutput::builder().build()),
+    ]
 }
 
 fn ours() -> Vec<Tag> {
@@ -465,6 +491,7 @@ async fn put_policy_answered(
         current: None,
         changed: &BTreeSet::new(),
         token: "0123456789abcdef0123456789abcdef",
+        apply_immediately: false,
     };
     let err = aws::create(world.cx(), write)
         .await

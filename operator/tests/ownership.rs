@@ -324,11 +324,28 @@ async fn dropping_a_service_removes_what_plumb_made_for_it_and_nothing_else(pool
     );
     assert_eq!(w.reconciler.counter.writes(), 0);
 
-    // Under `deletion: delete` the log group Plumb made goes too.
+    // Under `deletion: retain` the worker's log group was released: it stays, without
+    // Plumb's tags, and is no longer Plumb's to delete.
+    let tags = w
+        .clients
+        .logs
+        .list_tags_for_resource()
+        .resource_arn("arn:aws:logs:us-east-1:123456789012:log-group:/ecs/shop-worker")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !tags
+            .tags()
+            .unwrap_or(&Default::default())
+            .keys()
+            .any(|k| k.starts_with("plumb:")),
+        "{tags:?}"
+    );
     let mut env = shop(&w.network, &without_worker);
     env.spec.policy.deletion = DeletionPolicy::Delete;
     w.apply_ready(&env).await;
-    assert!(!w.log_group("/ecs/shop-worker").await);
+    assert!(w.log_group("/ecs/shop-worker").await);
     assert!(w.log_group("/ecs/shop-legacy").await);
 }
 

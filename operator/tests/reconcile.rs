@@ -7,9 +7,7 @@ use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use plumb_operator::aws::{CallCounter, Clients};
 use plumb_operator::engine::Change;
 use plumb_operator::reconcile::Reconciler;
-use plumb_operator::spec::{
-    parse_document, parse_documents, Environment, Format, Network as NetworkSpec,
-};
+use plumb_operator::spec::{parse_document, Environment, Format};
 use plumb_operator::store::Store;
 use sqlx::PgPool;
 use support::{network, Moto, Network};
@@ -529,63 +527,4 @@ async fn the_plan_is_what_the_reconcile_then_does(pool: PgPool) {
         .collect();
     assert_eq!(done, planned);
     assert_eq!(outcome.plan, plan);
-}
-
-#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
-async fn the_ecs_parts_of_every_example_reconcile_and_a_second_sweep_only_reads(pool: PgPool) {
-    let w = World::start(pool).await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
-    let mut count = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path).unwrap();
-        for mut env in parse_documents(&text).unwrap() {
-            // The examples name their teams' subnets; moto knows only the ones made here.
-            env.spec.network = Some(NetworkSpec {
-                subnets: w.network.subnets.clone(),
-                security_groups: vec![w.network.security_group.clone()],
-                assign_public_ip: false,
-            });
-            for service in env
-                .spec
-                .ecs
-                .iter_mut()
-                .flat_map(|e| e.services.values_mut())
-            {
-                service.security_groups = None;
-            }
-            let name = env.metadata.name.clone();
-            w.reconciler.store.apply(&env, "test").await.unwrap();
-            let outcome = w.reconciler.reconcile(&name).await.unwrap();
-            assert!(
-                outcome.ready,
-                "{}: {}: {}",
-                path.display(),
-                outcome.reason,
-                outcome.message
-            );
-            let services = env.spec.ecs.as_ref().map_or(0, |e| e.services.len());
-            let created = outcome
-                .applied
-                .iter()
-                .filter(|a| a.resource.kind == plumb_operator::engine::ResourceKind::EcsService)
-                .count();
-            assert_eq!(created, services, "{}", path.display());
-            // A second sweep of the unchanged environment reads each kind in batches, writes
-            // nothing, and describes no task definition revision: the services run revisions
-            // already seen.
-            w.calls().reset();
-            let again = w.reconciler.reconcile(&name).await.unwrap();
-            assert!(again.ready && again.plan.is_noop(), "{}", path.display());
-            assert_eq!(w.calls().writes(), 0, "{}", path.display());
-            assert_eq!(
-                w.calls().calls("DescribeTaskDefinition"),
-                0,
-                "{}",
-                path.display()
-            );
-            count += 1;
-        }
-    }
-    assert!(count >= 4);
 }

@@ -2,7 +2,7 @@
 //! pure half is its [`Rules`](crate::engine::kinds::Rules) entry).
 //!
 //! [`adapter`] matches every kind, and [`Adapter`] has no provided methods, so a new kind
-//! compiles only once its adapter observes, creates, updates, deletes and tags.
+//! compiles only once its adapter observes, creates, updates, deletes, tags and untags.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use super::cache::ArnCache;
 use super::clients::Clients;
 use super::error::AwsError;
-use super::{autoscaling, cloudwatch, ecs, logs};
+use super::{autoscaling, cloudwatch, ecs, logs, rds};
 use crate::engine::{Desired, DesiredGraph, Observed, ObservedState, ResourceKind};
 
 /// What every adapter call needs: the clients, the environment's name, what may be
@@ -35,6 +35,9 @@ pub struct Write<'a> {
     /// Idempotency token for APIs that take one: the same for every retry of this write, so
     /// a create whose answer was lost is not made twice.
     pub token: &'a str,
+    /// Make changes the kind defers to the maintenance window now
+    /// (`policy.applyImmediately`).
+    pub apply_immediately: bool,
 }
 
 impl Write<'_> {
@@ -68,8 +71,13 @@ pub trait Adapter: Sync {
 
     fn update<'a>(&'a self, cx: Cx<'a>, write: Write<'a>) -> BoxFuture<'a, Result<Observed>>;
 
-    /// Deletes it; gone already is success.
-    fn delete<'a>(&'a self, cx: Cx<'a>, current: &'a Observed) -> BoxFuture<'a, Result<()>>;
+    /// Deletes it; gone already is success. A kind that holds data takes a final snapshot
+    /// first and answers with its name.
+    fn delete<'a>(
+        &'a self,
+        cx: Cx<'a>,
+        current: &'a Observed,
+    ) -> BoxFuture<'a, Result<Option<String>>>;
 
     /// Tags it as the environment's (adoption).
     fn tag<'a>(
@@ -77,6 +85,14 @@ pub trait Adapter: Sync {
         cx: Cx<'a>,
         current: &'a Observed,
         tags: &'a BTreeMap<String, String>,
+    ) -> BoxFuture<'a, Result<()>>;
+
+    /// Removes these tag keys (releasing it: no longer Plumb's).
+    fn untag<'a>(
+        &'a self,
+        cx: Cx<'a>,
+        current: &'a Observed,
+        keys: &'a [&'a str],
     ) -> BoxFuture<'a, Result<()>>;
 }
 
@@ -90,6 +106,11 @@ pub fn adapter(kind: ResourceKind) -> &'static dyn Adapter {
         ResourceKind::ScalableTarget => &autoscaling::target::Target,
         ResourceKind::ScalingPolicy => &autoscaling::policy::Policy,
         ResourceKind::MetricAlarm => &cloudwatch::Alarm,
+        ResourceKind::DbSubnetGroup => &rds::subnet_group::SubnetGroup,
+        ResourceKind::DbParameterGroup => &rds::parameter_group::InstanceParameters,
+        ResourceKind::DbClusterParameterGroup => &rds::parameter_group::ClusterParameters,
+        ResourceKind::DbCluster => &rds::cluster::Cluster,
+        ResourceKind::DbInstance => &rds::instance::Instance,
     }
 }
 
@@ -97,7 +118,7 @@ pub fn adapter(kind: ResourceKind) -> &'static dyn Adapter {
 /// trait method's arguments.
 macro_rules! impl_adapter {
     ($ty:ident, after: [$($after:expr),*], observe: $observe:path, create: $create:path,
-     update: $update:path, delete: $delete:path, tag: $tag:path $(,)?) => {
+     update: $update:path, delete: $delete:path, tag: $tag:path, untag: $untag:path $(,)?) => {
         pub(crate) struct $ty;
 
         impl $crate::aws::adapter::Adapter for $ty {
@@ -139,7 +160,7 @@ macro_rules! impl_adapter {
                 &'a self,
                 cx: $crate::aws::adapter::Cx<'a>,
                 current: &'a $crate::engine::Observed,
-            ) -> futures::future::BoxFuture<'a, $crate::aws::adapter::Result<()>> {
+            ) -> futures::future::BoxFuture<'a, $crate::aws::adapter::Result<Option<String>>> {
                 Box::pin($delete(cx, current))
             }
 
@@ -150,6 +171,15 @@ macro_rules! impl_adapter {
                 tags: &'a std::collections::BTreeMap<String, String>,
             ) -> futures::future::BoxFuture<'a, $crate::aws::adapter::Result<()>> {
                 Box::pin($tag(cx, current, tags))
+            }
+
+            fn untag<'a>(
+                &'a self,
+                cx: $crate::aws::adapter::Cx<'a>,
+                current: &'a $crate::engine::Observed,
+                keys: &'a [&'a str],
+            ) -> futures::future::BoxFuture<'a, $crate::aws::adapter::Result<()>> {
+                Box::pin($untag(cx, current, keys))
             }
         }
     };

@@ -87,6 +87,11 @@ pub struct Clients {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub elasticache: aws_sdk_elasticache::Client,
+    pub mq: aws_sdk_mq::Client,
+    /// Read only to fetch a password or token when a database, cache or broker is created.
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 /// A role to assume, with the external id its trust policy may ask for.
@@ -125,43 +130,37 @@ pub(super) async fn build(
             .limits
             .budget(budget.http.clone(), budget.account, region, service)
     };
-    let (ecs, autoscaling, cloudwatch, logs) = (
-        budget(Service::Ecs),
-        budget(Service::AutoScaling),
-        budget(Service::CloudWatch),
-        budget(Service::Logs),
-    );
+    // Every client: its service's bucket, retry partition and the call counter.
+    macro_rules! client {
+        ($sdk:ident, $service:expr $(, $extra:ident($arg:expr))*) => {{
+            let b = budget($service);
+            $sdk::Client::from_conf(
+                $sdk::config::Builder::from(&sdk)
+                    .http_client(b.http)
+                    .retry_partition(b.retry_partition)
+                    .interceptor(counter.interceptor())
+                    $(.$extra($arg))*
+                    .build(),
+            )
+        }};
+    }
     Clients {
-        ecs: aws_sdk_ecs::Client::from_conf(
-            aws_sdk_ecs::config::Builder::from(&sdk)
-                .http_client(ecs.http)
-                .retry_partition(ecs.retry_partition)
-                .interceptor(counter.interceptor())
-                .build(),
+        ecs: client!(aws_sdk_ecs, Service::Ecs),
+        autoscaling: client!(
+            aws_sdk_applicationautoscaling,
+            Service::AutoScaling,
+            retry_classifier(QuotaIsFinal)
         ),
-        autoscaling: aws_sdk_applicationautoscaling::Client::from_conf(
-            aws_sdk_applicationautoscaling::config::Builder::from(&sdk)
-                .http_client(autoscaling.http)
-                .retry_partition(autoscaling.retry_partition)
-                .interceptor(counter.interceptor())
-                .retry_classifier(QuotaIsFinal)
-                .build(),
+        cloudwatch: client!(
+            aws_sdk_cloudwatch,
+            Service::CloudWatch,
+            retry_classifier(QuotaIsFinal)
         ),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::config::Builder::from(&sdk)
-                .http_client(cloudwatch.http)
-                .retry_partition(cloudwatch.retry_partition)
-                .interceptor(counter.interceptor())
-                .retry_classifier(QuotaIsFinal)
-                .build(),
-        ),
-        logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-            aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
-                .http_client(logs.http)
-                .retry_partition(logs.retry_partition)
-                .interceptor(counter.interceptor())
-                .build(),
-        ),
+        logs: client!(aws_sdk_cloudwatchlogs, Service::Logs),
+        rds: client!(aws_sdk_rds, Service::Rds),
+        elasticache: client!(aws_sdk_elasticache, Service::ElastiCache),
+        mq: client!(aws_sdk_mq, Service::Mq),
+        secrets: client!(aws_sdk_secretsmanager, Service::SecretsManager),
     }
 }
 

@@ -32,6 +32,7 @@ impl_adapter!(
     update: put,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// Every metric alarm named `{env}-…`, 100 a page, with its owner (tags read once per alarm
@@ -158,7 +159,7 @@ async fn put(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
     Ok(view.observed(w.current.and_then(|c| c.arn.clone())))
 }
 
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let result = cx
         .clients
         .cloudwatch
@@ -167,7 +168,7 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .send()
         .await
         .op(SERVICE, "DeleteAlarms");
-    absent_on(result, &["ResourceNotFound"]).map(drop)
+    absent_on(result, &["ResourceNotFound"]).map(|_| None)
 }
 
 async fn tag(cx: Cx<'_>, current: &Observed, tags: &BTreeMap<String, String>) -> Result<()> {
@@ -184,5 +185,18 @@ async fn tag(cx: Cx<'_>, current: &Observed, tags: &BTreeMap<String, String>) ->
         .send()
         .await
         .op(SERVICE, "TagResource")
+        .map(drop)
+}
+
+async fn untag(cx: Cx<'_>, current: &Observed, keys: &[&str]) -> Result<()> {
+    let arn = tags::arn_of(current)?;
+    cx.clients
+        .cloudwatch
+        .untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+        .send()
+        .await
+        .op(SERVICE, "UntagResource")
         .map(drop)
 }

@@ -32,6 +32,10 @@ pub enum Service {
     AutoScaling,
     CloudWatch,
     Logs,
+    Rds,
+    ElastiCache,
+    Mq,
+    SecretsManager,
 }
 
 impl Service {
@@ -42,6 +46,10 @@ impl Service {
             Self::AutoScaling => "Application Auto Scaling",
             Self::CloudWatch => "CloudWatch",
             Self::Logs => "CloudWatch Logs",
+            Self::Rds => "RDS",
+            Self::ElastiCache => "ElastiCache",
+            Self::Mq => "mq",
+            Self::SecretsManager => "Secrets Manager",
         }
     }
 }
@@ -77,6 +85,10 @@ pub struct Rates {
     pub autoscaling: Rate,
     pub cloudwatch: Rate,
     pub logs: Rate,
+    pub rds: Rate,
+    pub elasticache: Rate,
+    pub mq: Rate,
+    pub secrets: Rate,
 }
 
 impl Rates {
@@ -86,6 +98,10 @@ impl Rates {
             Service::AutoScaling => self.autoscaling,
             Service::CloudWatch => self.cloudwatch,
             Service::Logs => self.logs,
+            Service::Rds => self.rds,
+            Service::ElastiCache => self.elasticache,
+            Service::Mq => self.mq,
+            Service::SecretsManager => self.secrets,
         }
     }
 }
@@ -97,12 +113,20 @@ impl Default for Rates {
     /// - Application Auto Scaling: Describe calls are throttled well before ECS's rates.
     /// - CloudWatch: DescribeAlarms 9/s, PutMetricAlarm and DeleteAlarms 3/s.
     /// - CloudWatch Logs: DescribeLogGroups and CreateLogGroup 5/s.
+    /// - RDS and ElastiCache: their control planes throttle Describe calls from a few per
+    ///   second per account; Plumb makes few and batches them.
+    /// - Amazon MQ: ListBrokers and DescribeBroker at a few per second.
+    /// - Secrets Manager: read only when a database, cache or broker is created.
     fn default() -> Self {
         Self {
             ecs: Rate::new(nz(15), nz(40)),
             autoscaling: Rate::new(nz(8), nz(16)),
             cloudwatch: Rate::new(nz(8), nz(8)),
             logs: Rate::new(nz(4), nz(4)),
+            rds: Rate::new(nz(5), nz(10)),
+            elasticache: Rate::new(nz(5), nz(10)),
+            mq: Rate::new(nz(4), nz(8)),
+            secrets: Rate::new(nz(5), nz(5)),
         }
     }
 }

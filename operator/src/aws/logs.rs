@@ -24,6 +24,7 @@ impl_adapter!(
     update: update,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// Every log group under the environment's prefix `/ecs/{env}-`, with its owner (tags read
@@ -107,7 +108,7 @@ async fn put_retention(client: &Client, name: &str, days: i32) -> Result<()> {
         .map(drop)
 }
 
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let result = cx
         .clients
         .logs
@@ -116,7 +117,7 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .send()
         .await
         .op(SERVICE, "DeleteLogGroup");
-    absent_on(result, NOT_FOUND).map(drop)
+    absent_on(result, NOT_FOUND).map(|_| None)
 }
 
 async fn tag(
@@ -124,7 +125,7 @@ async fn tag(
     current: &Observed,
     tags: &std::collections::BTreeMap<String, String>,
 ) -> Result<()> {
-    let arn = tags::arn_of(current)?;
+    let arn = taggable(tags::arn_of(current)?);
     cx.clients
         .logs
         .tag_resource()
@@ -134,4 +135,23 @@ async fn tag(
         .await
         .op(SERVICE, "TagResource")
         .map(drop)
+}
+
+async fn untag(cx: Cx<'_>, current: &Observed, keys: &[&str]) -> Result<()> {
+    let arn = taggable(tags::arn_of(current)?);
+    cx.clients
+        .logs
+        .untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+        .send()
+        .await
+        .op(SERVICE, "UntagResource")
+        .map(drop)
+}
+
+/// The log group's ARN as TagResource and UntagResource take it: without the `:*` that
+/// DescribeLogGroups' older `arn` field ends with.
+fn taggable(arn: &str) -> &str {
+    arn.strip_suffix(":*").unwrap_or(arn)
 }

@@ -18,10 +18,12 @@ mod fields;
 mod limits;
 mod logs;
 mod pool;
+mod rds;
 mod retry;
+mod secrets;
 mod tags;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use futures::future::try_join_all;
 use strum::VariantArray;
@@ -35,16 +37,31 @@ pub use error::AwsError;
 pub use limits::{Budgeted, Limits, Rate, Rates, Service};
 pub use pool::{clients_for, Access, ClientPool, CAPACITY};
 
-use crate::engine::{DesiredGraph, Observed, ObservedState, Owner, ResourceKind};
+use crate::engine::graph::{TAG_ENVIRONMENT, TAG_MANAGED_BY};
+use crate::engine::{DesiredGraph, Observed, ObservedState, Owner, ResourceId, ResourceKind};
 use adapter::adapter;
 
 /// What AWS holds for the environment: every resource with a name the graph derives (whoever
 /// owns it), plus those tagged as the environment's that the graph no longer names. Kinds are
 /// observed at the same time where one does not read another's result, and each resource's
-/// phase is set from its kind's rules.
-pub async fn observe(cx: Cx<'_>, graph: &DesiredGraph) -> Result<ObservedState, AwsError> {
+/// phase is set from its kind's rules. A kind found by name only ([`looked_up_by_name`]) is
+/// looked for only when the graph has one or `known` (what the last reconcile recorded)
+/// lists one: an environment without a database makes no RDS call.
+pub async fn observe(
+    cx: Cx<'_>,
+    graph: &DesiredGraph,
+    known: &BTreeSet<ResourceId>,
+) -> Result<ObservedState, AwsError> {
     let mut state = ObservedState::new();
-    let mut pending: Vec<ResourceKind> = ResourceKind::VARIANTS.to_vec();
+    let mut pending: Vec<ResourceKind> = ResourceKind::VARIANTS
+        .iter()
+        .copied()
+        .filter(|kind| {
+            !looked_up_by_name(*kind)
+                || graph.resources.iter().any(|r| r.id.kind == *kind)
+                || known.iter().any(|id| id.kind == *kind)
+        })
+        .collect();
     while !pending.is_empty() {
         let (ready, later): (Vec<ResourceKind>, Vec<ResourceKind>) = pending
             .iter()
@@ -71,6 +88,25 @@ pub async fn observe(cx: Cx<'_>, graph: &DesiredGraph) -> Result<ObservedState, 
     Ok(state)
 }
 
+/// Kinds whose orphans are found by the names Plumb derives, not by listing everything of
+/// the environment's: looking costs a call per kind whether or not one exists.
+fn looked_up_by_name(kind: ResourceKind) -> bool {
+    match kind {
+        ResourceKind::DbSubnetGroup
+        | ResourceKind::DbParameterGroup
+        | ResourceKind::DbClusterParameterGroup
+        | ResourceKind::DbCluster
+        | ResourceKind::DbInstance => true,
+        ResourceKind::EcsCluster
+        | ResourceKind::LogGroup
+        | ResourceKind::TaskDefinition
+        | ResourceKind::EcsService
+        | ResourceKind::ScalableTarget
+        | ResourceKind::ScalingPolicy
+        | ResourceKind::MetricAlarm => false,
+    }
+}
+
 /// Creates the resource.
 pub async fn create(cx: Cx<'_>, write: Write<'_>) -> Result<Observed, AwsError> {
     adapter(write.desired.id.kind).create(cx, write).await
@@ -81,9 +117,20 @@ pub async fn update(cx: Cx<'_>, write: Write<'_>) -> Result<Observed, AwsError> 
     adapter(write.desired.id.kind).update(cx, write).await
 }
 
-/// Deletes the resource; gone already is success.
-pub async fn delete(cx: Cx<'_>, current: &Observed) -> Result<(), AwsError> {
+/// Deletes the resource; gone already is success. Answers with the name of the final
+/// snapshot a kind that holds data took first.
+pub async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>, AwsError> {
     adapter(current.id.kind).delete(cx, current).await
+}
+
+/// Removes Plumb's tags from the resource: it stays, and is no longer this environment's.
+pub async fn release(cx: Cx<'_>, current: &Observed) -> Result<(), AwsError> {
+    let keys = [TAG_ENVIRONMENT, TAG_MANAGED_BY];
+    adapter(current.id.kind).untag(cx, current, &keys).await?;
+    if let Some(arn) = &current.arn {
+        cx.cache.forget_owner(arn);
+    }
+    Ok(())
 }
 
 /// Tags the resource as the environment's, and forgets the owner remembered for it.

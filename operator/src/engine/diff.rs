@@ -25,6 +25,9 @@ pub struct ResourceDiff {
     /// What AWS reported (None when the resource is missing); the plan reads its phase, owner
     /// and current values from it, the adapters its ARN.
     pub observed: Option<Observed>,
+    /// Managed fields that differ now but whose desired value AWS already holds for the
+    /// maintenance window: not part of [`DiffState::Differs`], never written again.
+    pub scheduled: Vec<FieldChange>,
 }
 
 /// How one resource compares.
@@ -50,10 +53,15 @@ pub fn diff(graph: &DesiredGraph, observed: &ObservedState) -> Vec<ResourceDiff>
         .iter()
         .map(|desired| {
             let found = observed.get(&desired.id);
+            let mut scheduled = Vec::new();
             let state = match found {
                 None => DiffState::Missing,
                 Some(o) => {
-                    let changes = field_changes(desired, o, &arn);
+                    let (later, changes): (Vec<FieldChange>, Vec<FieldChange>) =
+                        field_changes(desired, o, &arn)
+                            .into_iter()
+                            .partition(|c| is_scheduled(desired.id.kind, c, o));
+                    scheduled = later;
                     if changes.is_empty() {
                         DiffState::Matches
                     } else {
@@ -65,6 +73,7 @@ pub fn diff(graph: &DesiredGraph, observed: &ObservedState) -> Vec<ResourceDiff>
                 id: desired.id.clone(),
                 state,
                 observed: found.cloned(),
+                scheduled,
             }
         })
         .collect();
@@ -78,6 +87,7 @@ pub fn diff(graph: &DesiredGraph, observed: &ObservedState) -> Vec<ResourceDiff>
                 id: id.clone(),
                 state: DiffState::Orphaned,
                 observed: Some(o.clone()),
+                scheduled: Vec::new(),
             }),
     );
     out
@@ -103,6 +113,7 @@ pub fn field_changes(
                 field: field.clone(),
                 from: current(kind, field, observed),
                 to: Some(after_apply(&r.reference.targets())),
+                effect: None,
             }),
         };
         changes.extend(change);
@@ -111,21 +122,38 @@ pub fn field_changes(
     changes
 }
 
+/// Whether AWS holds the change's desired value for the maintenance window.
+fn is_scheduled(kind: ResourceKind, change: &FieldChange, observed: &Observed) -> bool {
+    let (Some(pending), Some(want)) = (observed.pending.get(&change.field), &change.to) else {
+        return false;
+    };
+    same(kind, &change.field, want, pending)
+}
+
+/// Whether `got` (as AWS reports it) satisfies `want`, after normalising both.
+fn same(kind: ResourceKind, field: &str, want: &Value, got: &Value) -> bool {
+    let rules = kind.rules();
+    let want = normalize_with(rules, field, want);
+    let got = normalize_with(rules, field, got);
+    want == got || (!want.is_null() && !got.is_null() && (rules.equivalent)(field, &want, &got))
+}
+
 fn compare(
     kind: ResourceKind,
     field: &str,
     want: Value,
     observed: &Observed,
 ) -> Option<FieldChange> {
-    let got = observed.fields.get(field).unwrap_or(&Value::Null);
-    let got = normalize(kind, field, got);
-    if normalize(kind, field, &want) == got {
+    let raw = observed.fields.get(field).unwrap_or(&Value::Null);
+    if same(kind, field, &want, raw) {
         return None;
     }
+    let got = normalize(kind, field, raw);
     Some(FieldChange {
         field: field.to_owned(),
         from: (!got.is_null()).then_some(got),
         to: Some(want),
+        effect: None,
     })
 }
 

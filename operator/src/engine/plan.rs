@@ -14,7 +14,15 @@
 //!   is set; otherwise it is refused as `ReplacementRequired`.
 //! - Matches → `NoOp`.
 //! - Orphaned → `Delete`; a stateful one only under `policy.deletion: delete`, otherwise it is
-//!   retained and the plan has no action for it. A busy orphan → `Wait`.
+//!   released (`Release`: left in place and untagged), with every orphan it is linked to. A
+//!   busy orphan → `Wait`.
+//! - A stateful resource whose name a stateful orphan of another kind holds (an RDS instance
+//!   where the spec now wants an Aurora cluster) is refused unless `policy.allowReplacement`,
+//!   and the orphan is kept as it is. A resource to be created that needs a refused, blocked
+//!   or conflicting one is blocked.
+//! - Fields AWS already holds for the maintenance window → `Scheduled` (nothing written). An
+//!   update says per field when AWS makes it and what it interrupts (the kind's
+//!   [`Rules`](super::kinds::Rules) `deferred` and `disruptive`).
 //! - A reference follows its target: when the target is created, replaced, or updated into a
 //!   new revision ([`Rules::revisioned`](super::kinds::Rules)), the referring field changes to
 //!   an ARN known only after apply, so the referrer is updated after its target.
@@ -42,6 +50,7 @@ pub fn plan(graph: &DesiredGraph, diffs: &[ResourceDiff], policy: &Policy, holds
     let by_id: HashMap<&ResourceId, &ResourceDiff> = diffs.iter().map(|d| (&d.id, d)).collect();
     let blocked = blocked(graph, &by_id, holds);
     let waiting = waiting(graph, &by_id);
+    let stand_ins = stand_ins(graph, diffs);
     let mut actions = Vec::new();
     for desired in &graph.resources {
         let Some(diff) = by_id.get(&desired.id) else {
@@ -56,16 +65,118 @@ pub fn plan(graph: &DesiredGraph, diffs: &[ResourceDiff], policy: &Policy, holds
                     reason: reason.clone(),
                 }]
             }
-            _ => desired_changes(desired, diff, policy),
+            _ => match stand_ins.get(&desired.id) {
+                Some(other) if !policy.allow_replacement => vec![Change::ReplacementRequired {
+                    reason: format!(
+                        "{} exists as a {}; making it a {} needs a new resource and a move of its data, and policy.allowReplacement is false",
+                        desired.id.name,
+                        other.kind.as_str(),
+                        desired.id.kind.as_str()
+                    ),
+                    fields: Vec::new(),
+                }],
+                _ => desired_changes(desired, diff, policy),
+            },
         };
         actions.extend(changes.into_iter().map(|change| Action {
             resource: desired.id.clone(),
             change,
         }));
     }
+    hold_dependents(graph, &mut actions);
     follow_references(graph, &by_id, &mut actions);
-    actions.extend(orphan_actions(diffs, policy));
+    let kept: BTreeSet<&ResourceId> = if policy.allow_replacement {
+        BTreeSet::new()
+    } else {
+        stand_ins.values().copied().collect()
+    };
+    actions.extend(orphan_actions(graph, diffs, policy, &kept));
     Plan { actions }
+}
+
+/// Stateful resources the graph wants that are missing while a stateful orphan of another
+/// kind holds their name (PostgreSQL as an RDS instance in AWS and an Aurora cluster in the
+/// spec): the orphan, by the desired id.
+fn stand_ins<'a>(
+    graph: &DesiredGraph,
+    diffs: &'a [ResourceDiff],
+) -> BTreeMap<ResourceId, &'a ResourceId> {
+    let orphans: Vec<&ResourceDiff> = diffs
+        .iter()
+        .filter(|d| d.state == DiffState::Orphaned && d.id.kind.is_stateful())
+        .collect();
+    let missing = diffs
+        .iter()
+        .filter(|d| d.state == DiffState::Missing && d.id.kind.is_stateful());
+    missing
+        .filter(|d| graph.get(&d.id).is_some())
+        .filter_map(|d| {
+            let other = orphans
+                .iter()
+                .find(|o| o.id.name == d.id.name && o.id.kind != d.id.kind)?;
+            Some((d.id.clone(), &other.id))
+        })
+        .collect()
+}
+
+/// A resource to be created that needs one held back (refused, in conflict, blocked) is
+/// held too: creating it would fail, or land beside the wrong thing. So is one that only
+/// held-back resources would use.
+fn hold_dependents(graph: &DesiredGraph, actions: &mut [Action]) {
+    let mut held: BTreeMap<ResourceId, String> = BTreeMap::new();
+    for desired in &graph.resources {
+        let Some(i) = actions.iter().position(|a| a.resource == desired.id) else {
+            continue;
+        };
+        let holder = desired.depends_on.iter().find_map(|dep| {
+            let action = actions.iter().find(|a| &a.resource == dep)?;
+            match &action.change {
+                Change::ReplacementRequired { .. } | Change::Conflict { .. } => {
+                    Some(format!("needs {dep}, which is held back"))
+                }
+                Change::Blocked { .. } if held.contains_key(dep) => held.get(dep).cloned(),
+                Change::Blocked { .. } => Some(format!("needs {dep}, which is held back")),
+                _ => None,
+            }
+        });
+        if let (Some(reason), Change::Create { .. }) = (holder, &actions[i].change) {
+            actions[i].change = Change::Blocked {
+                reason: reason.clone(),
+            };
+            held.insert(desired.id.clone(), reason);
+        }
+    }
+    // Nor is anything created that only held-back resources would use.
+    for desired in graph.resources.iter().rev() {
+        let users: Vec<&Desired> = graph
+            .resources
+            .iter()
+            .filter(|r| r.depends_on.contains(&desired.id))
+            .collect();
+        let held_back = |id: &ResourceId| {
+            actions.iter().any(|a| {
+                &a.resource == id
+                    && matches!(
+                        a.change,
+                        Change::ReplacementRequired { .. }
+                            | Change::Conflict { .. }
+                            | Change::Blocked { .. }
+                    )
+            })
+        };
+        if users.is_empty() || !users.iter().all(|u| held_back(&u.id)) {
+            continue;
+        }
+        if let Some(action) = actions
+            .iter_mut()
+            .find(|a| a.resource == desired.id && matches!(a.change, Change::Create { .. }))
+        {
+            let names: Vec<String> = users.iter().map(|u| u.id.to_string()).collect();
+            action.change = Change::Blocked {
+                reason: format!("only {} would use it, which is held back", names.join(", ")),
+            };
+        }
+    }
 }
 
 impl Plan {
@@ -147,15 +258,25 @@ fn desired_changes(desired: &Desired, diff: &ResourceDiff, policy: &Policy) -> V
         out.push(Change::Adopt);
     }
     match (&observed.phase, &diff.state) {
-        (Phase::Busy(reason), _) => out.push(Change::Wait {
-            reason: reason.clone(),
-        }),
+        (Phase::Busy(reason), _) => {
+            out.push(Change::Wait {
+                reason: reason.clone(),
+            });
+            return out;
+        }
         (_, DiffState::Differs(changes)) => {
             out.extend(changed(desired.id.kind.rules(), desired, changes, policy))
         }
         (_, DiffState::Missing | DiffState::Matches | DiffState::Orphaned) => {
-            out.push(Change::NoOp)
+            if diff.scheduled.is_empty() {
+                out.push(Change::NoOp)
+            }
         }
+    }
+    if !diff.scheduled.is_empty() {
+        out.push(Change::Scheduled {
+            fields: diff.scheduled.clone(),
+        });
     }
     out
 }
@@ -179,11 +300,7 @@ fn create_fields(desired: &Desired) -> Vec<FieldChange> {
         all.insert(field.clone(), after_apply(&r.reference.targets()));
     }
     all.into_iter()
-        .map(|(field, value)| FieldChange {
-            field,
-            from: None,
-            to: Some(value),
-        })
+        .map(|(field, value)| FieldChange::new(field, None, Some(value)))
         .collect()
 }
 
@@ -202,7 +319,10 @@ fn changed(
         .collect();
     if blocking.is_empty() {
         vec![Change::Update {
-            fields: changes.to_vec(),
+            fields: changes
+                .iter()
+                .map(|c| with_effect(rules, c, policy))
+                .collect(),
         }]
     } else if rules.stateful && !policy.allow_replacement {
         vec![Change::ReplacementRequired {
@@ -219,6 +339,27 @@ fn changed(
                 fields: create_fields(desired),
             },
         ]
+    }
+}
+
+/// The change, saying when AWS makes it (a deferred field waits for the maintenance window
+/// unless `policy.applyImmediately`) and what it interrupts.
+fn with_effect(rules: &Rules, change: &FieldChange, policy: &Policy) -> FieldChange {
+    let field = change.field.as_str();
+    let mut effect = Vec::new();
+    if rules.deferred.contains(&field) {
+        effect.push(if policy.apply_immediately {
+            "now (policy.applyImmediately)"
+        } else {
+            "at the maintenance window"
+        });
+    }
+    if let Some((_, what)) = rules.disruptive.iter().find(|(f, _)| *f == field) {
+        effect.push(what);
+    }
+    FieldChange {
+        effect: (!effect.is_empty()).then(|| effect.join("; ")),
+        ..change.clone()
     }
 }
 
@@ -262,6 +403,7 @@ fn follow_references(
                         field: field.clone(),
                         from,
                         to,
+                        effect: None,
                     },
                 ));
             }
@@ -286,21 +428,50 @@ fn follow_references(
 }
 
 /// Orphans that go (or are waited on), dependents first: a resource is deleted before what it
-/// depends on. A stateful orphan is retained unless `policy.deletion` is `delete`.
-fn orphan_actions(diffs: &[ResourceDiff], policy: &Policy) -> Vec<Action> {
+/// depends on. A stateful orphan is deleted only under `policy.deletion: delete`; otherwise
+/// it is released (left in place, untagged), and so is every orphan it needs (the subnet
+/// group a retained database uses cannot go). A stateful orphan that needs a stateful
+/// resource the graph still wants keeps its data there (an Aurora reader the spec dropped: the
+/// data is the cluster's) and simply goes. `kept` orphans (the stand-ins of a refused
+/// replacement) and those connected to them are left exactly as they are.
+fn orphan_actions(
+    graph: &DesiredGraph,
+    diffs: &[ResourceDiff],
+    policy: &Policy,
+    kept: &BTreeSet<&ResourceId>,
+) -> Vec<Action> {
     let orphans: BTreeMap<&ResourceId, &Observed> = diffs
         .iter()
         .filter(|d| d.state == DiffState::Orphaned)
-        .filter(|d| !d.id.kind.is_stateful() || policy.deletion == DeletionPolicy::Delete)
         .filter_map(|d| d.observed.as_ref().map(|o| (&d.id, o)))
         .collect();
-    dependents_first(&orphans)
+    let kept = connected(&orphans, kept.iter().copied());
+    let data_elsewhere = |o: &Observed| {
+        o.depends_on
+            .iter()
+            .any(|dep| dep.kind.is_stateful() && graph.get(dep).is_some())
+    };
+    let retained = needed(
+        &orphans,
+        orphans
+            .iter()
+            .filter(|(id, o)| id.kind.is_stateful() && !data_elsewhere(o))
+            .filter(|_| policy.deletion == DeletionPolicy::Retain)
+            .map(|(id, _)| *id),
+    );
+    let going: BTreeMap<&ResourceId, &Observed> = orphans
+        .iter()
+        .filter(|(id, _)| !kept.contains(*id))
+        .map(|(id, o)| (*id, *o))
+        .collect();
+    let mut actions: Vec<Action> = dependents_first(&going)
         .into_iter()
         .map(|id| {
-            let change = match &orphans[id].phase {
+            let change = match &going[id].phase {
                 Phase::Busy(reason) => Change::Wait {
                     reason: reason.clone(),
                 },
+                Phase::Ready | Phase::Failed(_) if retained.contains(id) => Change::Release,
                 Phase::Ready | Phase::Failed(_) => Change::Delete,
             };
             Action {
@@ -308,7 +479,77 @@ fn orphan_actions(diffs: &[ResourceDiff], policy: &Policy) -> Vec<Action> {
                 change,
             }
         })
-        .collect()
+        .collect();
+    // Deleting a database takes AWS minutes: what it needs (its cluster, subnet group,
+    // parameter group) goes once it is gone, not in the same breath.
+    let leaving: Vec<(&ResourceId, &Observed)> = actions
+        .iter()
+        .filter(|a| a.resource.kind.is_stateful())
+        .filter(|a| matches!(a.change, Change::Delete | Change::Wait { .. }))
+        .filter_map(|a| going.get_key_value(&a.resource).map(|(id, o)| (*id, *o)))
+        .collect();
+    for action in &mut actions {
+        if action.change != Change::Delete {
+            continue;
+        }
+        let user = leaving
+            .iter()
+            .find(|(_, o)| o.depends_on.contains(&action.resource));
+        if let Some((user, _)) = user {
+            action.change = Change::Wait {
+                reason: format!("{user} is being deleted and still uses it"),
+            };
+        }
+    }
+    actions
+}
+
+/// `start` and every orphan they need, directly or not (a retained database's subnet group).
+fn needed<'a>(
+    orphans: &BTreeMap<&'a ResourceId, &Observed>,
+    start: impl IntoIterator<Item = &'a ResourceId>,
+) -> BTreeSet<&'a ResourceId> {
+    let mut out: BTreeSet<&ResourceId> = BTreeSet::new();
+    let mut todo: Vec<&ResourceId> = start.into_iter().collect();
+    while let Some(id) = todo.pop() {
+        if !out.insert(id) {
+            continue;
+        }
+        let needs = orphans
+            .get(id)
+            .map(|o| o.depends_on.as_slice())
+            .unwrap_or_default();
+        todo.extend(
+            needs
+                .iter()
+                .filter_map(|dep| orphans.get_key_value(dep).map(|(k, _)| *k)),
+        );
+    }
+    out
+}
+
+/// `start` and every orphan linked to one of them by a dependency, either way.
+fn connected<'a>(
+    orphans: &BTreeMap<&'a ResourceId, &Observed>,
+    start: impl IntoIterator<Item = &'a ResourceId>,
+) -> BTreeSet<&'a ResourceId> {
+    let mut out: BTreeSet<&ResourceId> = BTreeSet::new();
+    let mut todo: Vec<&ResourceId> = start.into_iter().collect();
+    while let Some(id) = todo.pop() {
+        if !out.insert(id) {
+            continue;
+        }
+        for (other, o) in orphans {
+            let linked = o.depends_on.contains(id)
+                || orphans
+                    .get(id)
+                    .is_some_and(|me| me.depends_on.contains(other));
+            if linked && !out.contains(other) {
+                todo.push(other);
+            }
+        }
+    }
+    out
 }
 
 /// The orphans ordered so that each comes before everything it depends on; among those free

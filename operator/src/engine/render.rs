@@ -8,8 +8,10 @@ use super::resource::{Change, FieldChange, Plan, Verb};
 
 impl Plan {
     /// `+` create, `~` update, `-` delete, `!` refused replacement, conflict or blocked, `…`
-    /// waiting on AWS, `*` adopt; each field on an indented line, values as compact JSON;
-    /// no-ops left out; a summary line at the end.
+    /// waiting on AWS, `*` adopt, `@` scheduled for the maintenance window, `=` released
+    /// (left in place, untagged); each field on an indented line, values as compact JSON,
+    /// with when AWS makes the change and what it interrupts; no-ops left out; a summary
+    /// line at the end.
     pub fn render_text(&self) -> String {
         Text(self).to_string()
     }
@@ -28,6 +30,8 @@ struct Counts {
     conflict: usize,
     blocked: usize,
     adopt: usize,
+    scheduled: usize,
+    release: usize,
 }
 
 impl Counts {
@@ -41,6 +45,8 @@ impl Counts {
             Verb::Conflict => &mut self.conflict,
             Verb::Blocked => &mut self.blocked,
             Verb::Adopt => &mut self.adopt,
+            Verb::Scheduled => &mut self.scheduled,
+            Verb::Release => &mut self.release,
         };
         *n += 1;
     }
@@ -75,6 +81,14 @@ impl fmt::Display for Text<'_> {
                 Change::Conflict { reason } => writeln!(f, "! {id} (conflict: {reason})")?,
                 Change::Blocked { reason } => writeln!(f, "! {id} (blocked: {reason})")?,
                 Change::Adopt => writeln!(f, "* {id} (adopt: tag as this environment's)")?,
+                Change::Scheduled { fields } => {
+                    writeln!(f, "@ {id} (scheduled by AWS for the maintenance window)")?;
+                    write_changes(f, fields)?;
+                }
+                Change::Release => writeln!(
+                    f,
+                    "= {id} (release: left in place and untagged, per deletion: retain)"
+                )?,
             }
         }
         summary(f, &counts)
@@ -83,7 +97,7 @@ impl fmt::Display for Text<'_> {
 
 fn summary(f: &mut fmt::Formatter<'_>, c: &Counts) -> fmt::Result {
     let acting = c.create + c.update + c.delete + c.refused;
-    let other = c.wait + c.conflict + c.blocked + c.adopt;
+    let other = c.wait + c.conflict + c.blocked + c.adopt + c.scheduled + c.release;
     if acting + other == 0 {
         return writeln!(f, "No changes.");
     }
@@ -94,6 +108,8 @@ fn summary(f: &mut fmt::Formatter<'_>, c: &Counts) -> fmt::Result {
     )?;
     let extra = [
         (c.adopt, "to adopt"),
+        (c.release, "to release"),
+        (c.scheduled, "scheduled for a maintenance window"),
         (c.wait, "waiting on AWS"),
         (c.conflict, "in conflict"),
         (c.blocked, "blocked"),
@@ -106,13 +122,17 @@ fn summary(f: &mut fmt::Formatter<'_>, c: &Counts) -> fmt::Result {
 
 fn write_changes(f: &mut fmt::Formatter<'_>, fields: &[FieldChange]) -> fmt::Result {
     for c in fields {
-        writeln!(
+        write!(
             f,
             "    ~ {}: {} → {}",
             c.field,
             value(&c.from),
             value(&c.to)
         )?;
+        match &c.effect {
+            Some(effect) => writeln!(f, "  ({effect})")?,
+            None => writeln!(f)?,
+        }
     }
     Ok(())
 }

@@ -45,6 +45,16 @@ pub enum ResourceKind {
     ScalingPolicy,
     /// CloudWatch metric alarm.
     MetricAlarm,
+    /// RDS DB subnet group of the PostgreSQL instance or cluster.
+    DbSubnetGroup,
+    /// RDS DB parameter group of a PostgreSQL instance.
+    DbParameterGroup,
+    /// RDS DB cluster parameter group of an Aurora PostgreSQL cluster.
+    DbClusterParameterGroup,
+    /// Aurora PostgreSQL cluster (Serverless v2).
+    DbCluster,
+    /// RDS for PostgreSQL instance, or an instance of an Aurora cluster.
+    DbInstance,
 }
 
 impl ResourceKind {
@@ -235,6 +245,10 @@ pub struct Observed {
     /// orphans are deleted dependents first.
     #[serde(default)]
     pub depends_on: Vec<ResourceId>,
+    /// Values AWS holds for the maintenance window (RDS `PendingModifiedValues`, ElastiCache
+    /// and Amazon MQ pending fields), under the same field names as [`Observed::fields`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending: Fields,
 }
 
 impl Observed {
@@ -248,6 +262,7 @@ impl Observed {
             owner: Owner::Ours,
             fields,
             depends_on: Vec::new(),
+            pending: Fields::new(),
         }
     }
 }
@@ -265,6 +280,21 @@ pub struct FieldChange {
     pub from: Option<Value>,
     #[schema(value_type = Object)]
     pub to: Option<Value>,
+    /// When and how AWS makes the change, where that is not simply "now": "at the
+    /// maintenance window", "now; reboots the instance", "now; fails over".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
+}
+
+impl FieldChange {
+    pub fn new(field: impl Into<String>, from: Option<Value>, to: Option<Value>) -> Self {
+        Self {
+            field: field.into(),
+            from,
+            to,
+            effect: None,
+        }
+    }
 }
 
 /// What must happen to one resource.
@@ -293,6 +323,12 @@ pub enum Change {
     /// It exists untagged or tagged as someone else's, and `policy.adopt` makes it ours: it
     /// is tagged as this environment's.
     Adopt,
+    /// AWS holds these changes for the resource's maintenance window: nothing is written,
+    /// and they are not drift.
+    Scheduled { fields: Vec<FieldChange> },
+    /// It holds data the spec no longer names and the deletion policy is `retain`: it is left
+    /// in place and untagged, no longer Plumb's.
+    Release,
 }
 
 /// What one action does, as a word for status, events and metrics.
@@ -307,6 +343,8 @@ pub enum Verb {
     Conflict,
     Blocked,
     Adopt,
+    Scheduled,
+    Release,
 }
 
 impl Verb {
@@ -320,14 +358,16 @@ impl Verb {
             Self::Conflict => "conflict",
             Self::Blocked => "blocked",
             Self::Adopt => "adopt",
+            Self::Scheduled => "scheduled",
+            Self::Release => "release",
         }
     }
 
     /// Whether carrying it out calls AWS.
     pub fn writes(self) -> bool {
         match self {
-            Self::Create | Self::Update | Self::Delete | Self::Adopt => true,
-            Self::Refused | Self::Wait | Self::Conflict | Self::Blocked => false,
+            Self::Create | Self::Update | Self::Delete | Self::Adopt | Self::Release => true,
+            Self::Refused | Self::Wait | Self::Conflict | Self::Blocked | Self::Scheduled => false,
         }
     }
 }
@@ -345,6 +385,8 @@ impl Change {
             Self::Conflict { .. } => Some(Verb::Conflict),
             Self::Blocked { .. } => Some(Verb::Blocked),
             Self::Adopt => Some(Verb::Adopt),
+            Self::Scheduled { .. } => Some(Verb::Scheduled),
+            Self::Release => Some(Verb::Release),
         }
     }
 }

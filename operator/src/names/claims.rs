@@ -14,7 +14,7 @@ use std::fmt;
 use crate::engine::graph::desired_graph;
 use crate::engine::ResourceKind;
 use crate::names;
-use crate::spec::{Environment, Postgres};
+use crate::spec::Environment;
 
 /// A kind of AWS name: names must be unique within one namespace of one account and region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -34,6 +34,12 @@ pub enum Namespace {
     RdsInstance,
     /// RDS DB clusters (Aurora).
     RdsCluster,
+    /// RDS DB subnet groups.
+    DbSubnetGroup,
+    /// RDS DB parameter groups.
+    DbParameterGroup,
+    /// RDS DB cluster parameter groups.
+    DbClusterParameterGroup,
     /// ElastiCache replication groups.
     Elasticache,
     /// Amazon MQ brokers.
@@ -53,6 +59,9 @@ impl Namespace {
             Self::Alarm => "alarm",
             Self::RdsInstance => "rds-instance",
             Self::RdsCluster => "rds-cluster",
+            Self::DbSubnetGroup => "db-subnet-group",
+            Self::DbParameterGroup => "db-parameter-group",
+            Self::DbClusterParameterGroup => "db-cluster-parameter-group",
             Self::Elasticache => "elasticache",
             Self::Mq => "mq",
         }
@@ -81,8 +90,8 @@ pub struct Claim {
 ///
 /// Covers what the resource graph builds (the ECS cluster; per service its ECS service, task
 /// definition family, log group, and with autoscaling its scalable target, scaling policies
-/// and queue-depth alarms) and the components it does not build yet: PostgreSQL, Redis,
-/// RabbitMQ and explicit alarms.
+/// and queue-depth alarms; PostgreSQL with its subnet and parameter groups; alarms) and the
+/// components it does not build yet: Redis and RabbitMQ.
 pub fn claims(env: &Environment) -> Vec<Claim> {
     let name = env.metadata.name.as_str();
     let spec = &env.spec;
@@ -93,9 +102,6 @@ pub fn claims(env: &Environment) -> Vec<Claim> {
         .map(|r| (namespace(r.id.kind), r.id.name.clone()))
         .collect();
     // The data tier, until its components build graph resources.
-    if let Some(pg) = &spec.postgres {
-        derived.extend(postgres_names(name, pg));
-    }
     if spec.redis.is_some() {
         derived.push((Namespace::Elasticache, names::redis(name)));
     }
@@ -125,6 +131,11 @@ pub fn namespace(kind: ResourceKind) -> Namespace {
         ResourceKind::ScalableTarget => Namespace::ScalableTarget,
         ResourceKind::ScalingPolicy => Namespace::ScalingPolicy,
         ResourceKind::MetricAlarm => Namespace::Alarm,
+        ResourceKind::DbSubnetGroup => Namespace::DbSubnetGroup,
+        ResourceKind::DbParameterGroup => Namespace::DbParameterGroup,
+        ResourceKind::DbClusterParameterGroup => Namespace::DbClusterParameterGroup,
+        ResourceKind::DbCluster => Namespace::RdsCluster,
+        ResourceKind::DbInstance => Namespace::RdsInstance,
     }
 }
 
@@ -135,19 +146,6 @@ pub fn account(role_arn: Option<&str>) -> &str {
         .and_then(|arn| arn.split(':').nth(4))
         .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or_default()
-}
-
-/// An RDS instance `{env}-postgres`, or an Aurora cluster of that name with its writer and
-/// readers `{env}-postgres-{n}`.
-fn postgres_names(env: &str, pg: &Postgres) -> Vec<(Namespace, String)> {
-    let Some(aurora) = &pg.aurora else {
-        return vec![(Namespace::RdsInstance, names::postgres(env))];
-    };
-    let instances = (1..=aurora.readers.saturating_add(1))
-        .map(|n| (Namespace::RdsInstance, names::aurora_instance(env, n)));
-    std::iter::once((Namespace::RdsCluster, names::postgres(env)))
-        .chain(instances)
-        .collect()
 }
 
 #[cfg(test)]

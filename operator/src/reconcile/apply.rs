@@ -58,6 +58,8 @@ pub(super) struct Writer<'a> {
     pub generation: i64,
     /// False under `policy.drift: report` once the generation was applied: nothing is written.
     pub correct: bool,
+    /// `policy.applyImmediately`.
+    pub apply_immediately: bool,
 }
 
 /// Carries out `plan` in order, stopping at the first failed write.
@@ -96,15 +98,20 @@ pub(super) async fn run(
             continue;
         }
         let result = write(w, &action.resource, &change, desired, &run.after).await;
+        let mut message = None;
         match result {
-            Ok(Some(now)) => {
+            Ok(Written::Now(now)) => {
                 run.after.insert(action.resource.clone(), now);
                 written.insert(action.resource.clone());
             }
-            Ok(None) if verb == Verb::Delete => {
+            Ok(Written::Gone { snapshot }) => {
                 run.after.remove(&action.resource);
+                message = snapshot.map(|name| format!("final snapshot {name}"));
             }
-            Ok(None) => {}
+            Ok(Written::Released) => {
+                run.after.remove(&action.resource);
+                message = Some("left in place, untagged: no longer managed by Plumb".to_owned());
+            }
             Err(e) => {
                 run.failure = Some(Failure {
                     message: format!("{} {}: {e}", verb.as_str(), action.resource),
@@ -123,10 +130,20 @@ pub(super) async fn run(
             resource: action.resource.clone(),
             action: verb,
             ok: true,
-            message: None,
+            message,
         });
     }
     run
+}
+
+/// What a write left.
+enum Written {
+    /// The resource as it now is.
+    Now(Observed),
+    /// Deleted, after a final snapshot for a kind that holds data.
+    Gone { snapshot: Option<String> },
+    /// Left in place and untagged.
+    Released,
 }
 
 fn reason(change: &Change) -> Option<String> {
@@ -137,11 +154,19 @@ fn reason(change: &Change) -> Option<String> {
         Change::Wait { reason } | Change::Conflict { reason } | Change::Blocked { reason } => {
             Some(reason.clone())
         }
+        Change::Scheduled { fields } => {
+            let fields: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+            Some(format!(
+                "scheduled for the maintenance window: {}",
+                fields.join(", ")
+            ))
+        }
         Change::Create { .. }
         | Change::Update { .. }
         | Change::NoOp
         | Change::Delete
-        | Change::Adopt => None,
+        | Change::Adopt
+        | Change::Release => None,
     }
 }
 
@@ -168,14 +193,14 @@ fn moved_references(
     (!fields.is_empty()).then_some(Change::Update { fields })
 }
 
-/// One write; returns the resource as it now is (None after a delete).
+/// One write, and what it left.
 async fn write(
     w: Writer<'_>,
     id: &ResourceId,
     change: &Change,
     desired: Option<&Desired>,
     after: &ObservedState,
-) -> Result<Option<Observed>, AwsError> {
+) -> Result<Written, AwsError> {
     let current = after.get(id);
     let need_current = || {
         current.ok_or_else(|| AwsError::Field {
@@ -191,19 +216,24 @@ async fn write(
     };
     match change {
         Change::Delete => {
-            if let Some(current) = current {
-                aws::delete(w.cx, current).await?;
-            }
-            Ok(None)
+            let snapshot = match current {
+                Some(current) => aws::delete(w.cx, current).await?,
+                None => None,
+            };
+            Ok(Written::Gone { snapshot })
+        }
+        Change::Release => {
+            aws::release(w.cx, need_current()?).await?;
+            Ok(Written::Released)
         }
         Change::Adopt => {
             let desired = need_desired()?;
             aws::adopt(w.cx, need_current()?, &desired.tags).await?;
             let mut adopted = need_current()?.clone();
             adopted.owner = crate::engine::Owner::Ours;
-            Ok(Some(adopted))
+            Ok(Written::Now(adopted))
         }
-        Change::Create { .. } => create(w, need_desired()?, after).await.map(Some),
+        Change::Create { .. } => create(w, need_desired()?, after).await.map(Written::Now),
         Change::Update { fields } => {
             let resolved = resolve(need_desired()?, after)?;
             let changed: BTreeSet<String> = fields.iter().map(|f| f.field.clone()).collect();
@@ -213,14 +243,19 @@ async fn write(
                 current,
                 changed: &changed,
                 token: &token,
+                apply_immediately: w.apply_immediately,
             };
-            aws::update(w.cx, write).await.map(Some)
+            aws::update(w.cx, write).await.map(Written::Now)
         }
         Change::NoOp
         | Change::ReplacementRequired { .. }
         | Change::Wait { .. }
         | Change::Conflict { .. }
-        | Change::Blocked { .. } => Ok(current.cloned()),
+        | Change::Blocked { .. }
+        | Change::Scheduled { .. } => match current {
+            Some(current) => Ok(Written::Now(current.clone())),
+            None => Ok(Written::Gone { snapshot: None }),
+        },
     }
 }
 
@@ -240,6 +275,7 @@ async fn create(
         current: None,
         changed: &none,
         token: &token,
+        apply_immediately: w.apply_immediately,
     };
     let created = aws::create(w.cx, write).await?;
     let fields: Vec<FieldChange> = field_changes(&resolved, &created, &|_| None);
@@ -253,6 +289,8 @@ async fn create(
         current: Some(&created),
         changed: &changed,
         token: &token,
+        // Finishing a create: nothing runs on it yet to disturb.
+        apply_immediately: true,
     };
     let mut updated = aws::update(w.cx, write).await?;
     if updated.arn.is_none() {

@@ -124,6 +124,7 @@ mod tests {
                     field: field.into(),
                     from: Some(json!(7)),
                     to: Some(json!(2)),
+                    effect: None,
                 }],
             },
         }
@@ -211,6 +212,7 @@ mod tests {
                 field: "maximumPercent".into(),
                 from: Some(json!(150)),
                 to: Some(json!(200)),
+                effect: None,
             });
         }
         let plan = guard(

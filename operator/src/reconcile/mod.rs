@@ -28,7 +28,7 @@ use crate::engine::graph::desired_graph;
 use crate::engine::plan::{plan, Holds};
 use crate::engine::{DesiredGraph, ObservedState, Plan, Verb};
 use crate::spec::{DriftPolicy, Environment, EnvironmentStatus};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, RELEASED};
 use apply::{Run, Writer};
 use status::{Found, Verdict};
 
@@ -132,7 +132,7 @@ impl Reconciler {
         let clients = self.clients(env).await?;
         let cx = self.cx(&clients, env);
         let graph = desired_graph(env);
-        let observed = aws::observe(cx, &graph).await?;
+        let observed = aws::observe(cx, &graph, &status::known(env)).await?;
         let generation = env.metadata.generation.unwrap_or_default();
         let previous = env.status.clone().unwrap_or_default();
         let holds = status::holds(&previous, generation);
@@ -168,11 +168,12 @@ impl Reconciler {
         let clients = self.clients(&env).await?;
         let cx = self.cx(&clients, &env);
         if env.metadata.deletion_timestamp.is_some() {
-            let observed = aws::observe(cx, &DesiredGraph::default()).await?;
+            let nothing = DesiredGraph::default();
+            let observed = aws::observe(cx, &nothing, &status::known(&env)).await?;
             return self.teardown(&env, cx, observed, fence).await;
         }
         let graph = desired_graph(&env);
-        let observed = aws::observe(cx, &graph).await?;
+        let observed = aws::observe(cx, &graph, &status::known(&env)).await?;
         let generation = env.metadata.generation.unwrap_or_default();
         let previous = env.status.clone().unwrap_or_default();
         let holds = status::holds(&previous, generation);
@@ -186,6 +187,7 @@ impl Reconciler {
             uid: env.metadata.uid.unwrap_or_default(),
             generation,
             correct: env.spec.policy.drift == DriftPolicy::Correct || new_generation,
+            apply_immediately: env.spec.policy.apply_immediately,
         };
         let run = apply::run(writer, &graph, &plan, observed).await;
         self.record(&env, &graph, &holds, plan, run, fence).await
@@ -223,30 +225,29 @@ impl Reconciler {
         run: Run,
         fence: Option<&Lease>,
     ) -> Result<Outcome, ReconcileError> {
-        let name = env.metadata.name.as_str();
         let generation = env.metadata.generation.unwrap_or_default();
         let previous = env.status.clone().unwrap_or_default();
         let total = graph.resources.len();
         let verdict = Verdict::of(&run.applied, run.failure.as_ref(), &run.drifted, total);
         let written = status::updated_fields(&plan, &run.applied);
         let reapplied = converge::after_run(&plan, &written, &previous, generation);
+        let mut resources = status::resources(graph, &run.after, holds, generation, &reapplied);
+        for (id, message) in status::scheduled(&plan) {
+            if let Some(r) = resources.get_mut(&id) {
+                r.message = Some(message);
+            }
+        }
         let status = EnvironmentStatus {
-            observed_generation: if verdict.ready {
+            observed_generation: if verdict.ready || verdict.reason == status::SCHEDULED {
                 Some(generation)
             } else {
                 previous.observed_generation
             },
             conditions: verdict.conditions(&previous, generation),
-            resources: status::resources(graph, &run.after, holds, generation, &reapplied),
+            resources,
         };
-        let uid = env.metadata.uid.unwrap_or_default();
         self.write_status(env, &status, fence).await?;
-        for a in run.applied.iter().filter(|a| a.ok && a.action.writes()) {
-            let message = format!("{} {}", a.action.as_str(), a.resource);
-            self.store
-                .record_event(name, uid, "plumb", "Reconciled", Some(generation), &message)
-                .await?;
-        }
+        self.record_events(env, &run.applied).await?;
         let action = if verdict.stalled {
             Action::stalled()
         } else if verdict.ready || verdict.waiting.is_empty() && run.failure.is_none() {
@@ -266,6 +267,32 @@ impl Reconciler {
             deleted: false,
             requeue_after_seconds: action.requeue_after().as_secs(),
         })
+    }
+
+    /// One event per write that went through; a resource left in place gets a
+    /// [`RELEASED`] event, which the final event of a teardown lists.
+    async fn record_events(
+        &self,
+        env: &Environment,
+        applied: &[Applied],
+    ) -> Result<(), ReconcileError> {
+        let name = env.metadata.name.as_str();
+        let uid = env.metadata.uid.unwrap_or_default();
+        let generation = env.metadata.generation;
+        for a in applied.iter().filter(|a| a.ok && a.action.writes()) {
+            let (action, message) = match (a.action, &a.message) {
+                (Verb::Release, _) => (RELEASED, a.resource.to_string()),
+                (verb, Some(note)) => (
+                    "Reconciled",
+                    format!("{} {}: {note}", verb.as_str(), a.resource),
+                ),
+                (verb, None) => ("Reconciled", format!("{} {}", verb.as_str(), a.resource)),
+            };
+            self.store
+                .record_event(name, uid, "plumb", action, generation, &message)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Deletes what the environment owns, dependents first, then the row. Waits while AWS is
@@ -292,8 +319,10 @@ impl Reconciler {
             uid,
             generation,
             correct: true,
+            apply_immediately: env.spec.policy.apply_immediately,
         };
         let run = apply::run(writer, &nothing, &plan, observed).await;
+        self.record_events(env, &run.applied).await?;
         let waiting = run.applied.iter().any(|a| a.action == Verb::Wait);
         if run.failure.is_some() || waiting {
             let (reason, message) = match &run.failure {

@@ -1,7 +1,7 @@
 //! The status a reconcile writes: conditions (Ready, Progressing, Degraded), and per desired
 //! resource its ARN, AWS status, phase, and a failure recorded against the generation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use strum::VariantArray;
@@ -11,7 +11,7 @@ use crate::engine::plan::Holds;
 use crate::engine::{
     Change, DesiredGraph, ObservedState, Owner, Phase, Plan, ResourceId, ResourceKind, Verb,
 };
-use crate::spec::{Condition, EnvironmentStatus, Reapplied, ResourceStatus};
+use crate::spec::{Condition, Environment, EnvironmentStatus, Reapplied, ResourceStatus};
 
 /// Failures recorded for this generation: those resources are held back.
 pub(super) fn holds(previous: &EnvironmentStatus, generation: i64) -> Holds {
@@ -27,6 +27,15 @@ pub(super) fn holds(previous: &EnvironmentStatus, generation: i64) -> Holds {
                 .unwrap_or_else(|| "change failed".to_owned());
             Some((id, reason))
         })
+        .collect()
+}
+
+/// The resources the last recorded status lists.
+pub(super) fn known(env: &Environment) -> BTreeSet<ResourceId> {
+    env.status
+        .iter()
+        .flat_map(|s| s.resources.keys())
+        .filter_map(|key| parse_id(key))
         .collect()
 }
 
@@ -115,7 +124,8 @@ pub(super) struct Verdict {
 
 impl Verdict {
     /// The first that applies: a failed write, a refused replacement, a conflict, a blocked
-    /// resource (Degraded), a busy one (Progressing), drift left alone, or all matching.
+    /// resource (Degraded), a busy one (Progressing), changes AWS holds for a maintenance
+    /// window (Scheduled), drift left alone, or all matching.
     pub fn of(
         applied: &[Applied],
         failure: Option<&Failure>,
@@ -130,6 +140,7 @@ impl Verdict {
                 .collect()
         };
         let waiting = list(Verb::Wait);
+        let scheduled = list(Verb::Scheduled);
         let (not_converging, blocked): (Vec<String>, Vec<String>) = list(Verb::Blocked)
             .into_iter()
             .partition(|m| m.contains(": NotConverging"));
@@ -145,6 +156,8 @@ impl Verdict {
             (false, "Degraded", m)
         } else if let Some(m) = joined(&waiting) {
             (false, "Progressing", m)
+        } else if let Some(m) = joined(&scheduled) {
+            (false, SCHEDULED, m)
         } else if !drifted.is_empty() {
             let m = format!("drift left alone (policy report): {}", drifted.join(", "));
             (true, "DriftReported", m)
@@ -243,6 +256,34 @@ impl Found<'_> {
             None => self.condition("Stalled", false, "Active", ""),
         }
     }
+}
+
+/// The reason of a `Ready=False` condition when everything is applied but AWS holds some of
+/// it for a maintenance window: the generation counts as observed.
+pub(crate) const SCHEDULED: &str = "Scheduled";
+
+/// Changes AWS holds for the maintenance window, per resource, as status messages.
+pub(super) fn scheduled(plan: &Plan) -> impl Iterator<Item = (String, String)> + '_ {
+    plan.actions.iter().filter_map(|a| {
+        let Change::Scheduled { fields } = &a.change else {
+            return None;
+        };
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let show = |v: &Option<serde_json::Value>| {
+                    v.as_ref()
+                        .map_or_else(|| "(none)".to_owned(), |v| v.to_string())
+                };
+                format!("{} {} → {}", f.field, show(&f.from), show(&f.to))
+            })
+            .collect();
+        let message = format!(
+            "scheduled for the maintenance window: {}",
+            fields.join(", ")
+        );
+        Some((a.resource.to_string(), message))
+    })
 }
 
 /// The reason of a True `Stalled` condition.

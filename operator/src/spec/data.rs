@@ -2,7 +2,9 @@
 //! (ElastiCache replication group) and RabbitMQ (Amazon MQ). Plumb never deletes or replaces
 //! these unless the environment's policy allows it.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 /// PostgreSQL, named `{env}-postgres`: set exactly one of `instance` or `aurora`.
@@ -34,6 +36,15 @@ pub struct Postgres {
     /// Overrides `network.securityGroups`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
+    /// Database parameters (`rds.force_ssl: 1`, `log_min_duration_statement: 1000`), kept in
+    /// the parameter group `{env}-postgres` (a cluster parameter group for Aurora). Values are
+    /// stored as strings; only the parameters named here are managed.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "scalar_map"
+    )]
+    pub parameters: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<RdsInstance>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,8 +138,14 @@ pub struct Redis {
     /// Secrets Manager secret holding the AUTH token (needs transit encryption).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token_secret_arn: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parameter_group: Option<String>,
+    /// Engine parameters (`maxmemory-policy: allkeys-lru`), kept in the parameter group
+    /// `{env}-redis`; only the parameters named here are managed.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "scalar_map"
+    )]
+    pub parameters: BTreeMap<String, String>,
     #[serde(default)]
     pub snapshot_retention_days: u32,
     /// `hh24:mi-hh24:mi`, UTC.
@@ -158,8 +175,60 @@ pub struct RabbitMq {
     pub publicly_accessible: bool,
     #[serde(default = "default_true")]
     pub auto_minor_version_upgrade: bool,
+    /// When Amazon MQ may patch and restart the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_window: Option<MqMaintenanceWindow>,
+    /// Send the broker's general log to CloudWatch Logs.
+    #[serde(default)]
+    pub general_logs: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
+    /// Overrides `network.subnets`: one subnet for SINGLE_INSTANCE (the first of
+    /// `network.subnets` when left out), several for CLUSTER_MULTI_AZ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+}
+
+/// The weekly start of Amazon MQ's two-hour maintenance window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MqMaintenanceWindow {
+    /// `MONDAY` … `SUNDAY`.
+    #[schema(example = "SUNDAY")]
+    pub day_of_week: String,
+    /// `HH:MM`, 24-hour.
+    #[schema(example = "03:00")]
+    pub time_of_day: String,
+    /// An IANA time zone or `UTC`.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".to_owned()
+}
+
+/// A map of parameter names to scalar values (strings, numbers or booleans, as YAML writes
+/// them), kept as the strings AWS stores.
+fn scalar_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        String(String),
+        Bool(bool),
+        Number(serde_json::Number),
+    }
+    let raw = BTreeMap::<String, Scalar>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| match v {
+            Scalar::String(s) => Ok((k, s)),
+            Scalar::Number(n) => Ok((k, n.to_string())),
+            // RDS wants 1/0 or on/off, Redis yes/no: `true` would be guessing.
+            Scalar::Bool(b) => Err(serde::de::Error::custom(format!(
+                "parameter {k:?}: write the value as the parameter expects it (1 or 0, on or off, yes or no), not {b}"
+            ))),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

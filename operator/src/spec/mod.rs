@@ -116,6 +116,11 @@ pub struct Policy {
     /// Stateful resources (databases, caches, brokers) are never replaced unless this is true.
     #[serde(default)]
     pub allow_replacement: bool,
+    /// Disruptive changes to databases, caches and brokers (instance class, node type,
+    /// engine version) wait for the resource's maintenance window unless this is true; until
+    /// then they show as scheduled, not as drift.
+    #[serde(default)]
+    pub apply_immediately: bool,
     /// Take over resources that already carry the names Plumb derives but are not tagged as
     /// this environment's (created by hand or by Terraform): they are tagged as ours on the
     /// first reconcile and managed from then on. Without it such a resource is a conflict,
@@ -143,6 +148,7 @@ impl Default for Policy {
             drift: DriftPolicy::default(),
             deletion: DeletionPolicy::default(),
             allow_replacement: false,
+            apply_immediately: false,
             adopt: false,
             ignore: Vec::new(),
             resync_seconds: DEFAULT_RESYNC_SECONDS,

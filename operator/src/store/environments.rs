@@ -43,6 +43,10 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// The action of the event recorded when a resource is left in place and untagged; its
+/// message is the resource's id.
+pub const RELEASED: &str = "Released";
+
 const SELECT: &str = "SELECT e.name, e.uid, e.labels, e.spec, e.generation, e.resource_version, \
      e.created_at, e.deleting_at, s.observed_generation, s.conditions, s.resources \
      FROM environments e LEFT JOIN environment_status s ON s.name = e.name";
@@ -207,7 +211,8 @@ impl Store {
     }
 
     /// Removes an environment whose deletion was requested and whose teardown finished.
-    /// `uid` guards against removing a newer environment of the same name.
+    /// `uid` guards against removing a newer environment of the same name. The final event
+    /// lists what was left in place ([`RELEASED`] events).
     pub async fn finalize_deletion(
         &self,
         name: &str,
@@ -225,14 +230,19 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        record(
-            &mut tx,
-            &current,
-            actor,
-            "Deleted",
-            "teardown finished; environment removed",
+        let released: Vec<String> = sqlx::query_scalar(
+            "SELECT message FROM events WHERE environment_uid = $1 AND action = $2 ORDER BY id",
         )
+        .bind(uid)
+        .bind(RELEASED)
+        .fetch_all(&mut *tx)
         .await?;
+        let mut message = "teardown finished; environment removed".to_owned();
+        if !released.is_empty() {
+            message.push_str("; left in place and untagged (deletion: retain): ");
+            message.push_str(&released.join(", "));
+        }
+        record(&mut tx, &current, actor, "Deleted", &message).await?;
         tx.commit().await?;
         Ok(())
     }

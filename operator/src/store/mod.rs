@@ -11,7 +11,7 @@ mod selector;
 mod status;
 mod tokens;
 
-pub use environments::{Page, WriteOutcome};
+pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
 pub use selector::{LabelSelector, SelectorError};
 pub use tokens::{NewToken, Role, Token};

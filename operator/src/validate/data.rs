@@ -23,10 +23,11 @@ static MQ_INSTANCE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^mq\.[a-z0-9-]+\.[a-z0-9]+$").expect("static pattern"));
 static TWO_PART_VERSION: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{1,2}\.\d{1,2}(?:\.\d{1,2})?$").expect("static pattern"));
-/// ElastiCache parameter group names (`default.redis7` has dots).
-static PARAMETER_GROUP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[A-Za-z](?:[A-Za-z0-9.]|-[A-Za-z0-9.]){0,254}$").expect("static pattern")
-});
+/// Engine parameter names (`rds.force_ssl`, `maxmemory-policy`, `shared_preload_libraries`).
+static PARAMETER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z][A-Za-z0-9._-]{0,254}$").expect("static pattern"));
+static HH_MM: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:[01]\d|2[0-3]):[0-5]\d$").expect("static pattern"));
 /// Amazon MQ for RabbitMQ user names.
 static MQ_USERNAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9._-]{2,100}$").expect("static pattern"));
@@ -135,6 +136,7 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
 }
 
 fn postgres(cx: &mut Ctx<'_>, pg: &Postgres) {
+    parameters(cx, "spec.postgres.parameters", &pg.parameters);
     let parsed = version(&pg.engine_version).filter(|(major, _)| *major >= 11);
     if parsed.is_none() {
         cx.err(
@@ -229,6 +231,27 @@ fn postgres(cx: &mut Ctx<'_>, pg: &Postgres) {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Parameter names as the engines spell them, values of at most 4096 characters.
+fn parameters(
+    cx: &mut Ctx<'_>,
+    field: &str,
+    parameters: &std::collections::BTreeMap<String, String>,
+) {
+    for (name, value) in parameters {
+        if !PARAMETER.is_match(name) {
+            cx.err(
+                format!("{field}.{name}"),
+                "must be a parameter name: a letter, then letters, digits, '.', '_' or '-'",
+            );
+        } else if value.is_empty() || value.len() > 4096 {
+            cx.err(
+                format!("{field}.{name}"),
+                "must be a value of 1–4096 characters",
+            );
         }
     }
 }
@@ -412,14 +435,7 @@ fn redis(cx: &mut Ctx<'_>, r: &Redis) {
             );
         }
     }
-    if let Some(group) = &r.parameter_group {
-        if group.len() > 255 || !PARAMETER_GROUP.is_match(group) {
-            cx.err(
-                "spec.redis.parameterGroup",
-                "must be 1–255 letters, digits, '.' and single hyphens, starting with a letter and not ending with a hyphen",
-            );
-        }
-    }
+    parameters(cx, "spec.redis.parameters", &r.parameters);
     in_range(
         cx,
         "spec.redis.snapshotRetentionDays",
@@ -487,6 +503,50 @@ fn rabbitmq(cx: &mut Ctx<'_>, mq: &RabbitMq) {
         &mq.password_secret_arn,
         Kind::Secret,
     );
+    if let Some(window) = &mq.maintenance_window {
+        const DAYS: [&str; 7] = [
+            "MONDAY",
+            "TUESDAY",
+            "WEDNESDAY",
+            "THURSDAY",
+            "FRIDAY",
+            "SATURDAY",
+            "SUNDAY",
+        ];
+        if !DAYS.contains(&window.day_of_week.as_str()) {
+            cx.err(
+                "spec.rabbitmq.maintenanceWindow.dayOfWeek",
+                "must be MONDAY … SUNDAY",
+            );
+        }
+        if !HH_MM.is_match(&window.time_of_day) {
+            cx.err(
+                "spec.rabbitmq.maintenanceWindow.timeOfDay",
+                "must be HH:MM, 24-hour",
+            );
+        }
+        if window.time_zone.is_empty() || window.time_zone.len() > 64 {
+            cx.err(
+                "spec.rabbitmq.maintenanceWindow.timeZone",
+                "must be an IANA time zone such as UTC or Europe/Berlin",
+            );
+        }
+    }
+    let subnets = mq
+        .subnets
+        .as_ref()
+        .or(cx.env.spec.network.as_ref().map(|n| &n.subnets));
+    match (mq.deployment_mode, subnets.map(Vec::len)) {
+        (MqDeploymentMode::ClusterMultiAz, Some(n)) if n < 2 => cx.err(
+            "spec.rabbitmq.subnets",
+            "CLUSTER_MULTI_AZ needs subnets in at least two availability zones",
+        ),
+        (MqDeploymentMode::SingleInstance, Some(n)) if mq.subnets.is_some() && n != 1 => cx.err(
+            "spec.rabbitmq.subnets",
+            "SINGLE_INSTANCE takes exactly one subnet",
+        ),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

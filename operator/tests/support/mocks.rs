@@ -21,6 +21,10 @@ pub struct Answers {
     pub autoscaling: Vec<Rule>,
     pub cloudwatch: Vec<Rule>,
     pub logs: Vec<Rule>,
+    pub rds: Vec<Rule>,
+    pub elasticache: Vec<Rule>,
+    pub mq: Vec<Rule>,
+    pub secrets: Vec<Rule>,
 }
 
 /// `client` rebuilt from its own config (interceptors and retry classifiers kept), with the
@@ -59,6 +63,10 @@ pub async fn clients(answers: &Answers, counter: CallCounter) -> Clients {
         ),
         cloudwatch: answered!(aws_sdk_cloudwatch, real.cloudwatch, &answers.cloudwatch),
         logs: answered!(aws_sdk_cloudwatchlogs, real.logs, &answers.logs),
+        rds: answered!(aws_sdk_rds, real.rds, &answers.rds),
+        elasticache: answered!(aws_sdk_elasticache, real.elasticache, &answers.elasticache),
+        mq: answered!(aws_sdk_mq, real.mq, &answers.mq),
+        secrets: answered!(aws_sdk_secretsmanager, real.secrets, &answers.secrets),
     }
 }
 

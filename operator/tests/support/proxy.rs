@@ -41,6 +41,8 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// A change to the JSON answer of an operation.
 type Rewrite = Arc<dyn Fn(&mut Value) + Send + Sync>;
+/// A change to the text (XML) answer of an operation.
+type TextRewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
 /// Which requests of an operation a hook applies to.
 type Matches = Box<dyn Fn(&Value) -> bool + Send + Sync>;
 
@@ -82,6 +84,7 @@ struct State {
     upstream: String,
     client: reqwest::Client,
     rewrites: Mutex<HashMap<String, Rewrite>>,
+    text_rewrites: Mutex<HashMap<String, TextRewrite>>,
     drops: Mutex<Vec<DropRule>>,
     seen: Mutex<Vec<Seen>>,
 }
@@ -107,6 +110,7 @@ impl Proxy {
             upstream: upstream.trim_end_matches('/').to_owned(),
             client,
             rewrites: Mutex::default(),
+            text_rewrites: Mutex::default(),
             drops: Mutex::default(),
             seen: Mutex::default(),
         });
@@ -140,9 +144,22 @@ impl Proxy {
         lock(&self.state.rewrites).insert(operation.to_owned(), Arc::new(change));
     }
 
+    /// From now on, every successful answer to `operation` of a query-protocol service (XML:
+    /// RDS, ElastiCache) goes through `change` as text (replacing an earlier one).
+    // Each test file compiles this module on its own; only the data-tier tests use it.
+    #[allow(dead_code)]
+    pub fn rewrite_text(
+        &self,
+        operation: &str,
+        change: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) {
+        lock(&self.state.text_rewrites).insert(operation.to_owned(), Arc::new(change));
+    }
+
     /// Answers to `operation` are moto's own again.
     pub fn stop_rewrite(&self, operation: &str) {
         lock(&self.state.rewrites).remove(operation);
+        lock(&self.state.text_rewrites).remove(operation);
     }
 
     /// The next `times` requests to `operation` whose body `matches` are forwarded (moto acts
@@ -271,6 +288,14 @@ async fn serve(state: Arc<State>, mut stream: TcpStream) {
             let body = match rewrite {
                 Some(change) if (200..300).contains(&status) => rewritten(body, &*change),
                 _ => body,
+            };
+            let text = lock(&state.text_rewrites).get(&operation).cloned();
+            let body = match (text, String::from_utf8(body)) {
+                (Some(change), Ok(text)) if (200..300).contains(&status) => {
+                    change(&text).into_bytes()
+                }
+                (_, Ok(text)) => text.into_bytes(),
+                (_, Err(raw)) => raw.into_bytes(),
             };
             answer(status, &headers, &body)
         }

@@ -31,6 +31,7 @@ impl_adapter!(
     update: put,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// Every policy on each observed target (those the graph does not name are orphans).
@@ -180,7 +181,7 @@ fn step_adjustment(view: &View<'_>, step: &Value) -> Result<StepAdjustment> {
         .build()?)
 }
 
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let resource_id = current
         .fields
         .get(RESOURCE_ID)
@@ -200,10 +201,15 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .send()
         .await
         .op(SERVICE, "DeleteScalingPolicy");
-    absent_on(result, NOT_FOUND).map(drop)
+    absent_on(result, NOT_FOUND).map(|_| None)
 }
 
 /// Policies have no tags of their own; adopting the target adopts them.
 async fn tag(_: Cx<'_>, _: &Observed, _: &BTreeMap<String, String>) -> Result<()> {
+    Ok(())
+}
+
+/// Policies have no tags of their own; releasing the target releases them.
+async fn untag(_: Cx<'_>, _: &Observed, _: &[&str]) -> Result<()> {
     Ok(())
 }

@@ -19,6 +19,7 @@ impl_adapter!(
     update: update,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// The targets the graph names and those of the environment's services, 50 resource ids a
@@ -108,7 +109,7 @@ async fn register(
 }
 
 /// Deregisters the target, which also deletes the policies on it.
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let result = cx
         .clients
         .autoscaling
@@ -119,7 +120,7 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .send()
         .await
         .op(SERVICE, "DeregisterScalableTarget");
-    absent_on(result, NOT_FOUND).map(drop)
+    absent_on(result, NOT_FOUND).map(|_| None)
 }
 
 async fn tag(cx: Cx<'_>, current: &Observed, tags: &BTreeMap<String, String>) -> Result<()> {
@@ -132,5 +133,18 @@ async fn tag(cx: Cx<'_>, current: &Observed, tags: &BTreeMap<String, String>) ->
         .send()
         .await
         .op(SERVICE, "TagResource")
+        .map(drop)
+}
+
+async fn untag(cx: Cx<'_>, current: &Observed, keys: &[&str]) -> Result<()> {
+    let arn = crate::aws::tags::arn_of(current)?;
+    cx.clients
+        .autoscaling
+        .untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+        .send()
+        .await
+        .op(SERVICE, "UntagResource")
         .map(drop)
 }

@@ -2,7 +2,7 @@
 
 use aws_sdk_ecs::types::{Cluster as SdkCluster, ClusterField, ClusterSetting, ClusterSettingName};
 
-use super::{ecs_tags, owner, strategy, tag, SERVICE};
+use super::{ecs_tags, owner, strategy, tag, untag, SERVICE};
 use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
 use crate::aws::error::{absent_on, OpResult};
 use crate::aws::fields::{Out, View};
@@ -20,6 +20,7 @@ impl_adapter!(
     update: update,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// `{env}-cluster` (whether or not the spec has ECS: a dropped ECS part leaves an orphan),
@@ -131,7 +132,7 @@ async fn update(cx: Cx<'_>, w: Write<'_>) -> Result<Observed> {
     Ok(last.unwrap_or_else(|| view.observed(w.current.and_then(|c| c.arn.clone()))))
 }
 
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let result = cx
         .clients
         .ecs
@@ -140,7 +141,7 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .send()
         .await
         .op(SERVICE, "DeleteCluster");
-    absent_on(result, &["ClusterNotFoundException"]).map(drop)
+    absent_on(result, &["ClusterNotFoundException"]).map(|_| None)
 }
 
 fn insights_setting(value: &str) -> ClusterSetting {

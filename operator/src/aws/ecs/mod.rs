@@ -55,3 +55,17 @@ async fn tag(
         .op(SERVICE, "TagResource")?;
     Ok(())
 }
+
+/// UntagResource on a cluster, service or task definition.
+async fn untag(cx: Cx<'_>, current: &Observed, keys: &[&str]) -> Result<(), AwsError> {
+    let arn = crate::aws::tags::arn_of(current)?;
+    cx.clients
+        .ecs
+        .untag_resource()
+        .resource_arn(arn)
+        .set_tag_keys(Some(keys.iter().map(|k| (*k).to_owned()).collect()))
+        .send()
+        .await
+        .op(SERVICE, "UntagResource")?;
+    Ok(())
+}

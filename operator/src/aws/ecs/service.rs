@@ -13,7 +13,7 @@ use aws_sdk_ecs::Client;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
-use super::{ecs_tags, owner, strategy, tag, SERVICE};
+use super::{ecs_tags, owner, strategy, tag, untag, SERVICE};
 use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
 use crate::aws::error::{absent_on, OpResult};
 use crate::aws::fields::{Out, View};
@@ -47,6 +47,7 @@ impl_adapter!(
     update: update,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// Every service in the environment's cluster: ListServices in pages of 100, then
@@ -344,7 +345,7 @@ fn deployment(view: &View<'_>) -> Result<Option<DeploymentConfiguration>> {
 }
 
 /// Scales the service to 0, then deletes it (force: whatever is still draining).
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let client = &cx.clients.ecs;
     let cluster = current
         .fields
@@ -361,7 +362,7 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .await
         .op(SERVICE, "UpdateService");
     if absent_on(scaled, GONE)?.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let deleted = client
         .delete_service()
@@ -371,5 +372,5 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
         .send()
         .await
         .op(SERVICE, "DeleteService");
-    absent_on(deleted, GONE).map(drop)
+    absent_on(deleted, GONE).map(|_| None)
 }

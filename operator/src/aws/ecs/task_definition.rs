@@ -15,7 +15,7 @@ use aws_sdk_ecs::Client;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Map, Value};
 
-use super::{ecs_tags, owner, tag, SERVICE};
+use super::{ecs_tags, owner, tag, untag, SERVICE};
 use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
 use crate::aws::error::{AwsError, OpResult};
 use crate::aws::fields::{Out, View};
@@ -36,6 +36,7 @@ impl_adapter!(
     update: update,
     delete: delete,
     tag: tag,
+    untag: untag,
 );
 
 /// For each desired family, and each other ACTIVE family with the environment's prefix, the
@@ -335,7 +336,7 @@ fn health_check(view: &View<'_>) -> Result<Option<HealthCheck>> {
 }
 
 /// Deregisters every ACTIVE revision of the family.
-async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
+async fn delete(cx: Cx<'_>, current: &Observed) -> Result<Option<String>> {
     let client = &cx.clients.ecs;
     let family = &current.id.name;
     let arns: Vec<String> = client
@@ -361,5 +362,5 @@ async fn delete(cx: Cx<'_>, current: &Observed) -> Result<()> {
             .await
             .op(SERVICE, "DeregisterTaskDefinition")?;
     }
-    Ok(())
+    Ok(None)
 }

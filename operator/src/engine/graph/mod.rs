@@ -1,8 +1,8 @@
 //! Spec → desired resource graph: what AWS should hold for one environment.
 //!
-//! The graph is built per component, each in its own file (`ecs`, `autoscaling`, `alarms`),
-//! from one environment-level [`Cx`]; an environment without ECS still has a graph (its
-//! alarms, and later its data tier). Resources come out in dependency order: each after
+//! The graph is built per component, each in its own file (`ecs`, `autoscaling`, `postgres`,
+//! `alarms`), from one environment-level [`Cx`]; an environment without ECS still has a graph
+//! (its data tier and alarms). Resources come out in dependency order: each after
 //! what it depends on.
 //!
 //! Every field is canonical JSON (see [`crate::engine::values`]) and is present only when the
@@ -18,6 +18,7 @@
 mod alarms;
 mod autoscaling;
 mod ecs;
+mod postgres;
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,9 @@ pub fn desired_graph(env: &Environment) -> DesiredGraph {
     if let Some(spec) = &env.spec.ecs {
         resources.extend(ecs::resources(&cx, spec));
         resources.extend(autoscaling::resources(&cx, spec));
+    }
+    if let Some(spec) = &env.spec.postgres {
+        resources.extend(postgres::resources(&cx, spec));
     }
     resources.extend(alarms::resources(&cx, env));
     DesiredGraph { resources }

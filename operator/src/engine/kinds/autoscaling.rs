@@ -12,6 +12,9 @@ pub(super) const TARGET: Rules = Rules {
     revisioned: false,
     aws_default: super::no_defaults,
     normalize: super::as_is,
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: super::always_ready,
 };
 
@@ -28,5 +31,8 @@ pub(super) const POLICY: Rules = Rules {
         ("steps", Value::Array(steps)) => sort_steps(steps),
         (_, value) => value,
     },
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: super::always_ready,
 };

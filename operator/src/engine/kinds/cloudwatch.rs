@@ -18,6 +18,9 @@ pub(super) const METRIC_ALARM: Rules = Rules {
         ("alarmActions", Value::Array(items)) => value_set(items),
         (_, value) => value,
     },
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: super::always_ready,
 };
 
@@ -29,5 +32,8 @@ pub(super) const LOG_GROUP: Rules = Rules {
     revisioned: false,
     aws_default: super::no_defaults,
     normalize: super::as_is,
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: super::always_ready,
 };

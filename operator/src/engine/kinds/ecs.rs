@@ -19,6 +19,9 @@ pub(super) const CLUSTER: Rules = Rules {
         ("capacityProviders", Value::Array(items)) => value_set(items),
         (_, value) => value,
     },
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: |o| match o.status.as_deref() {
         Some("PROVISIONING") => Phase::Busy("cluster provisioning".to_owned()),
         Some("DEPROVISIONING") => Phase::Busy("cluster deprovisioning".to_owned()),
@@ -44,6 +47,9 @@ pub(super) const TASK_DEFINITION: Rules = Rules {
         },
         (_, value) => value,
     },
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: super::always_ready,
 };
 
@@ -70,6 +76,9 @@ pub(super) const SERVICE: Rules = Rules {
         ("subnets" | "securityGroups", Value::Array(items)) => value_set(items),
         (_, value) => value,
     },
+    equivalent: super::exact,
+    deferred: &[],
+    disruptive: &[],
     phase: service_phase,
 };
 

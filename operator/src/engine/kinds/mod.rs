@@ -5,7 +5,7 @@
 //! forgets how to read its status does not compile:
 //!
 //! ```compile_fail
-//! use plumb_operator::engine::kinds::{no_defaults, Rules};
+//! use plumb_operator::engine::kinds::{exact, no_defaults, Rules};
 //! const WIDGET: Rules = Rules {
 //!     name: "widget",
 //!     stateful: false,
@@ -13,6 +13,9 @@
 //!     revisioned: false,
 //!     aws_default: no_defaults,
 //!     normalize: |_, value| value,
+//!     equivalent: exact,
+//!     deferred: &[],
+//!     disruptive: &[],
 //!     // phase: missing
 //! };
 //! ```
@@ -22,8 +25,10 @@
 mod autoscaling;
 mod cloudwatch;
 mod ecs;
+mod rds;
 
 pub use ecs::{FAILED_REVISION, ROLLOUT_STATE};
+pub use rds::PARAMETERS;
 
 use serde_json::Value;
 
@@ -46,6 +51,16 @@ pub struct Rules {
     /// This kind's own representation rules for a field's (already canonical, non-null)
     /// value: ARN vs name, strings for numbers, sets.
     pub normalize: fn(field: &str, value: Value) -> Value,
+    /// Whether the observed value (normalised) satisfies the desired one (normalised) when
+    /// they are not equal: an engine version `15` met by `15.4`. Most kinds: [`exact`].
+    pub equivalent: fn(field: &str, want: &Value, got: &Value) -> bool,
+    /// Fields whose change AWS makes at the resource's maintenance window unless asked to
+    /// apply it at once (`policy.applyImmediately`): instance class, engine version, node
+    /// type.
+    pub deferred: &'static [&'static str],
+    /// Fields whose change interrupts the resource, with what happens ("reboots the
+    /// instance", "fails over").
+    pub disruptive: &'static [(&'static str, &'static str)],
     /// What an observed resource's status means.
     pub phase: fn(observed: &Observed) -> Phase,
 }
@@ -61,8 +76,18 @@ impl ResourceKind {
             Self::ScalableTarget => &autoscaling::TARGET,
             Self::ScalingPolicy => &autoscaling::POLICY,
             Self::MetricAlarm => &cloudwatch::METRIC_ALARM,
+            Self::DbSubnetGroup => &rds::DB_SUBNET_GROUP,
+            Self::DbParameterGroup => &rds::DB_PARAMETER_GROUP,
+            Self::DbClusterParameterGroup => &rds::DB_CLUSTER_PARAMETER_GROUP,
+            Self::DbCluster => &rds::DB_CLUSTER,
+            Self::DbInstance => &rds::DB_INSTANCE,
         }
     }
+}
+
+/// For kinds whose fields match only when equal (after normalisation).
+pub fn exact(_field: &str, _want: &Value, _got: &Value) -> bool {
+    false
 }
 
 /// For kinds whose every field AWS always reports.

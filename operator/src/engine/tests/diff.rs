@@ -351,6 +351,7 @@ fn missing_matching_and_differing_resources() {
             field: "retentionInDays".into(),
             from: Some(json!(7)),
             to: Some(json!(30)),
+            effect: None,
         }])
     );
     assert_eq!(state_of(&diffs, K::LogGroup, "/ecs/b"), DiffState::Missing);
@@ -431,6 +432,7 @@ fn desired_absent_or_empty_vs_observed() {
             field: "environment".into(),
             from: None,
             to: Some(json!({"A": "1"})),
+            effect: None,
         }])
     );
 }
@@ -477,11 +479,13 @@ fn changes_report_normalised_observed_values_in_field_order() {
                 field: "desiredCount".into(),
                 from: Some(json!(3)),
                 to: Some(json!(2)),
+                effect: None,
             },
             FieldChange {
                 field: "subnets".into(),
                 from: Some(json!(["a", "b"])),
                 to: Some(json!(["a", "c"])),
+                effect: None,
             },
         ])
     );

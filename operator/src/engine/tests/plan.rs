@@ -6,7 +6,7 @@ use super::*;
 use crate::engine::diff::diff;
 use crate::engine::fixtures::{desired, echo_references, fields};
 use crate::engine::graph::desired_graph;
-use crate::engine::kinds::{always_ready, as_is, no_defaults};
+use crate::engine::kinds::{always_ready, as_is, exact, no_defaults};
 use crate::engine::resource::{ObservedState, ResourceKind};
 use crate::spec::IgnoreRule;
 
@@ -29,6 +29,7 @@ pub(super) fn change(field: &str, from: Option<Value>, to: Value) -> FieldChange
         field: field.to_owned(),
         from,
         to: Some(to),
+        effect: None,
     }
 }
 
@@ -197,6 +198,9 @@ const DATABASE: Rules = Rules {
     revisioned: false,
     aws_default: no_defaults,
     normalize: as_is,
+    equivalent: exact,
+    deferred: &["size"],
+    disruptive: &[("size", "restarts it")],
     phase: always_ready,
 };
 
@@ -226,12 +230,23 @@ fn a_stateful_kind_is_never_replaced_unless_the_policy_allows_it() {
     assert_eq!(replaced[0], Change::Delete);
     assert!(matches!(replaced[1], Change::Create { .. }));
     // A change to a field that can change in place is an update, stateful or not.
+    // It says when AWS makes it and what it interrupts.
     let size = vec![change("size", Some(json!(1)), json!(2))];
+    let mut later = size.clone();
+    later[0].effect = Some("at the maintenance window; restarts it".into());
     assert_eq!(
         changed(&DATABASE, &d, &size, &Policy::default()),
-        vec![Change::Update {
-            fields: size.clone()
-        }]
+        vec![Change::Update { fields: later }]
+    );
+    let now = Policy {
+        apply_immediately: true,
+        ..Policy::default()
+    };
+    let mut at_once = size.clone();
+    at_once[0].effect = Some("now (policy.applyImmediately); restarts it".into());
+    assert_eq!(
+        changed(&DATABASE, &d, &size, &now),
+        vec![Change::Update { fields: at_once }]
     );
 }
 

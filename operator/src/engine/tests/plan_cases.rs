@@ -266,13 +266,19 @@ fn orphans_go_dependents_first_whatever_their_kind() {
 }
 
 #[test]
-fn stateful_orphans_are_retained_unless_the_policy_deletes_and_busy_ones_are_waited_on() {
+fn stateful_orphans_are_released_unless_the_policy_deletes_and_busy_ones_are_waited_on() {
     let nothing = DesiredGraph::default();
     let mut draining = observed(K::EcsService, "old", json!({}));
     draining.phase = Phase::Busy("service draining".into());
     let observed = state(&[observed(K::LogGroup, "/ecs/old", json!({})), draining]);
     let retain = plan_of(&nothing, &observed, &Policy::default());
-    assert_eq!(summary(&retain), pairs(&[("ecs-service/old", "wait")]));
+    assert_eq!(
+        summary(&retain),
+        pairs(&[
+            ("log-group//ecs/old", "release"),
+            ("ecs-service/old", "wait")
+        ])
+    );
     let delete = Policy {
         deletion: DeletionPolicy::Delete,
         ..Policy::default()

@@ -129,6 +129,13 @@ fn a_single_rds_instance_is_named_after_the_environment() {
     let mut env = parse(FULL);
     let pg = env.spec.postgres.as_mut().unwrap();
     pg.aurora = None;
+    pg.instance = Some(crate::spec::RdsInstance {
+        class: "db.t3.small".into(),
+        allocated_storage: 20,
+        max_allocated_storage: None,
+        storage_type: "gp3".into(),
+        multi_az: false,
+    });
     let rds: Vec<_> = listed(&env)
         .into_iter()
         .filter(|(ns, _)| ns.starts_with("rds"))

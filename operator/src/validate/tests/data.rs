@@ -288,13 +288,20 @@ fn redis_rules() {
         "spec.redis.authTokenSecretArn",
         "is not an ARN",
     );
-    for group in ["1group", "my--group", "group-", "my_group"] {
+    for name in ["1policy", "max memory", "-x"] {
         assert_only(
-            |e| redis(e).parameter_group = Some(group.into()),
-            "spec.redis.parameterGroup",
-            "must be 1–255 letters, digits, '.' and single hyphens",
+            |e| {
+                redis(e).parameters = [(name.to_owned(), "allkeys-lru".to_owned())].into();
+            },
+            &format!("spec.redis.parameters.{name}"),
+            "must be a parameter name",
         );
     }
+    assert_only(
+        |e| redis(e).parameters = [("maxmemory-policy".to_owned(), String::new())].into(),
+        "spec.redis.parameters.maxmemory-policy",
+        "must be a value of 1–4096 characters",
+    );
     assert_only(
         |e| redis(e).snapshot_retention_days = 36,
         "spec.redis.snapshotRetentionDays",

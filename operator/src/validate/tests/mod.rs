@@ -110,7 +110,9 @@ spec:
     automaticFailover: true
     multiAz: true
     authTokenSecretArn: arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/redis-AbCdEf
-    parameterGroup: default.redis7
+    parameters:
+      maxmemory-policy: allkeys-lru
+      timeout: 300
     snapshotRetentionDays: 7
     snapshotWindow: "02:00-03:00"
     maintenanceWindow: "sun:06:00-sun:07:00"
