@@ -1,13 +1,16 @@
-"""Gives an Environment a network that exists in moto.
+"""Gives an Environment a network and secrets that exist in moto.
 
 Finds or creates, in the moto server at ENDPOINT, a VPC tagged `plumb-quickstart` with two
 subnets and a security group, then writes the Environment read from SOURCE to TARGET with
-`spec.network` naming them (moto checks that a service's subnets and groups exist), and
-with `spec.policy.resyncSeconds` set to RESYNC when given.
+`spec.network` naming them (moto checks that a service's subnets and groups exist), each
+data store on that network's security group, every secret the data tier reads (the
+database's master password, the Redis AUTH token, the broker's password) replaced by one
+made in moto with a random value, and `spec.policy.resyncSeconds` set to RESYNC when given.
 
     python scripts/moto_network.py ENDPOINT REGION SOURCE TARGET [RESYNC]
 """
 
+import secrets
 import sys
 
 import boto3
@@ -39,19 +42,47 @@ def network(ec2):
     return sorted(subnets), group
 
 
+def secret(sm, arn):
+    """A secret in moto named as the one ARN names (without its random suffix); its ARN."""
+    name = arn.split(":secret:", 1)[-1].rsplit("-", 1)[0]
+    found = sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]
+    if found:
+        return found[0]["ARN"]
+    return sm.create_secret(Name=name, SecretString=secrets.token_urlsafe(24))["ARN"]
+
+
+def data_tier(env, sm):
+    spec = env["spec"]
+    for component in ("postgres", "redis", "rabbitmq"):
+        if component in spec:
+            spec[component].pop("securityGroups", None)
+    password = spec.get("postgres", {}).get("masterPassword", {})
+    if password.get("secretArn"):
+        password["secretArn"] = secret(sm, password["secretArn"])
+    if spec.get("redis", {}).get("authTokenSecretArn"):
+        spec["redis"]["authTokenSecretArn"] = secret(sm, spec["redis"]["authTokenSecretArn"])
+    if spec.get("rabbitmq", {}).get("passwordSecretArn"):
+        spec["rabbitmq"]["passwordSecretArn"] = secret(
+            sm, spec["rabbitmq"]["passwordSecretArn"]
+        )
+
+
 def main():
     endpoint, region, source, target = sys.argv[1:5]
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    subnets, group = network(ec2)
+    def client(service):
+        return boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    subnets, group = network(client("ec2"))
     with open(source) as f:
         env = yaml.safe_load(f)
     env["spec"]["network"] = {"subnets": subnets, "securityGroups": [group]}
+    data_tier(env, client("secretsmanager"))
     if len(sys.argv) > 5:
         env["spec"].setdefault("policy", {})["resyncSeconds"] = int(sys.argv[5])
     with open(target, "w") as f:

@@ -529,6 +529,7 @@ fn with_ecs_preset(mut env: Environment) -> Environment {
             cpu_high: 80.0,
             memory_high: 80.0,
             evaluation_periods: 2,
+            severity: Default::default(),
         });
     }
     env

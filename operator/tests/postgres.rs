@@ -631,3 +631,238 @@ async fn deleting_under_delete_takes_a_final_snapshot_first(pool: PgPool) {
         "{events:?}"
     );
 }
+
+/// An Aurora Serverless v2 cluster whose master password is the secret at `secret_arn`.
+fn aurora_spec(net: &Network, secret_arn: &str, policy: &str, aurora: &str) -> Environment {
+    let yaml = format!(
+        r#"
+apiVersion: plumb.dev/v1
+kind: Environment
+metadata: {{name: shop}}
+spec:
+  region: us-east-1
+  policy: {{{policy}}}
+  network:
+    subnets: [{s0}, {s1}]
+    securityGroups: [{sg}]
+  postgres:
+    engineVersion: "15.4"
+    databaseName: shop
+    masterUsername: shop_admin
+    masterPassword: {{managed: false, secretArn: "{secret_arn}"}}
+    backupRetentionDays: 7
+    preferredBackupWindow: "03:00-04:00"
+    preferredMaintenanceWindow: "sun:05:00-sun:06:00"
+    parameters:
+      rds.force_ssl: 1
+    aurora: {{{aurora}}}
+"#,
+        s0 = net.subnets[0],
+        s1 = net.subnets[1],
+        sg = net.security_group,
+    );
+    parse_document(&yaml, Format::Yaml).unwrap()
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn an_aurora_cluster_gets_every_field_its_readers_follow_the_spec(pool: PgPool) {
+    let w = World::start(pool).await;
+    let planted = "aurora-Pl4nted-s3cret";
+    let secret = w
+        .clients
+        .secrets
+        .create_secret()
+        .name("shop/db-password")
+        .secret_string(format!(
+            r#"{{"username":"shop_admin","password":"{planted}"}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    let arn = secret.arn().unwrap().to_owned();
+    let spec = |policy: &str, aurora: &str| aurora_spec(&w.network, &arn, policy, aurora);
+    w.store(&spec(
+        "deletion: delete",
+        "minCapacity: 0.5, maxCapacity: 4, readers: 1",
+    ))
+    .await;
+    let outcome = w.reconcile_ready().await;
+
+    let cluster = w
+        .clients
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier("shop-postgres")
+        .send()
+        .await
+        .unwrap()
+        .db_clusters()[0]
+        .clone();
+    assert_eq!(cluster.engine(), Some("aurora-postgresql"));
+    assert_eq!(cluster.engine_version(), Some("15.4"));
+    let scaling = cluster.serverless_v2_scaling_configuration().unwrap();
+    assert_eq!(
+        (scaling.min_capacity(), scaling.max_capacity()),
+        (Some(0.5), Some(4.0))
+    );
+    assert_eq!(cluster.backup_retention_period(), Some(7));
+    assert_eq!(cluster.preferred_backup_window(), Some("03:00-04:00"));
+    assert_eq!(
+        cluster.preferred_maintenance_window(),
+        Some("sun:05:00-sun:06:00")
+    );
+    assert_eq!(cluster.deletion_protection(), Some(true));
+    assert_eq!(cluster.storage_encrypted(), Some(true));
+    assert_eq!(cluster.database_name(), Some("shop"));
+    assert_eq!(cluster.master_username(), Some("shop_admin"));
+    assert_eq!(cluster.db_subnet_group(), Some("shop-postgres"));
+    assert_eq!(cluster.db_cluster_parameter_group(), Some("shop-postgres"));
+    let groups: Vec<&str> = cluster
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, [w.network.security_group.as_str()]);
+    let mut members: Vec<&str> = cluster
+        .db_cluster_members()
+        .iter()
+        .filter_map(|m| m.db_instance_identifier())
+        .collect();
+    members.sort();
+    assert_eq!(members, ["shop-postgres-1", "shop-postgres-2"]);
+    let writer = w.instance("shop-postgres-1").await;
+    assert_eq!(writer.db_instance_class(), Some("db.serverless"));
+    assert_eq!(writer.db_cluster_identifier(), Some("shop-postgres"));
+    // The password was read from the secret for the create, and is nowhere else.
+    let create = &w.proxy.requests("CreateDBCluster", |_| true)[0].request;
+    assert_eq!(create["MasterUserPassword"], planted);
+    let status = w.reconciler.store.get("shop").await.unwrap();
+    let events = w.reconciler.store.events("shop", 100).await.unwrap();
+    let shown = format!(
+        "{}{}{}{events:?}",
+        serde_json::to_string(&outcome).unwrap(),
+        outcome.plan.render_text(),
+        serde_json::to_string(&status).unwrap()
+    );
+    assert!(!shown.contains(planted));
+
+    // Scaling changes in place; a dropped reader goes (its data is the cluster's).
+    w.store(&spec(
+        "deletion: delete",
+        "minCapacity: 1, maxCapacity: 8, readers: 0",
+    ))
+    .await;
+    w.reconcile_ready().await;
+    let cluster = w
+        .clients
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier("shop-postgres")
+        .send()
+        .await
+        .unwrap()
+        .db_clusters()[0]
+        .clone();
+    let scaling = cluster.serverless_v2_scaling_configuration().unwrap();
+    assert_eq!(
+        (scaling.min_capacity(), scaling.max_capacity()),
+        (Some(1.0), Some(8.0))
+    );
+    let reader = w
+        .clients
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier("shop-postgres-2")
+        .send()
+        .await;
+    assert!(reader.is_err(), "the reader is gone");
+
+    // Settled: 20 sweeps, not one write.
+    w.proxy.forget();
+    for _ in 0..20 {
+        w.reconcile_ready().await;
+    }
+    assert_eq!(w.rds_writes(), Vec::<String>::new());
+
+    // Deleted with the environment: the instances first, then the cluster with a final
+    // snapshot, then its groups.
+    w.reconciler
+        .store
+        .mark_deleting("shop", None, "test")
+        .await
+        .unwrap();
+    let mut outcome = w.reconcile().await;
+    for _ in 0..5 {
+        if outcome.deleted {
+            break;
+        }
+        outcome = w.reconcile().await;
+    }
+    assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+    let writes = w.rds_writes();
+    let position = |op: &str| writes.iter().position(|w| w == op).unwrap();
+    assert!(
+        position("DeleteDBInstance") < position("DeleteDBCluster"),
+        "{writes:?}"
+    );
+    assert!(
+        position("DeleteDBCluster") < position("DeleteDBSubnetGroup"),
+        "{writes:?}"
+    );
+    let request = &w.proxy.requests("DeleteDBCluster", |_| true)[0].request;
+    let snapshot = request["FinalDBSnapshotIdentifier"].as_str().unwrap();
+    assert!(snapshot.starts_with("shop-postgres-final-"), "{snapshot}");
+    let snapshots = w
+        .clients
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_snapshot_identifier(snapshot)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snapshots.db_cluster_snapshots().len(), 1);
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn a_database_made_by_hand_is_a_conflict_until_adopted(pool: PgPool) {
+    let w = World::start(pool).await;
+    w.clients
+        .rds
+        .create_db_instance()
+        .db_instance_identifier("shop-postgres")
+        .db_instance_class("db.t3.small")
+        .engine("postgres")
+        .engine_version("15.10")
+        .allocated_storage(20)
+        .master_username("admin")
+        .manage_master_user_password(true)
+        .storage_encrypted(true)
+        .backup_retention_period(1)
+        .send()
+        .await
+        .unwrap();
+    let mut env = instance_spec(&w.network, "", SMALL);
+    env.spec.postgres.as_mut().unwrap().parameters.clear();
+    w.store(&env).await;
+    w.proxy.forget();
+    let outcome = w.reconcile().await;
+    assert_eq!(outcome.reason, "Conflict", "{}", outcome.message);
+    assert!(!w
+        .rds_writes()
+        .iter()
+        .any(|op| op.contains("DBInstance") || op == "AddTagsToResource"));
+
+    let mut adopt = instance_spec(&w.network, "adopt: true", SMALL);
+    adopt.spec.postgres.as_mut().unwrap().parameters.clear();
+    w.store(&adopt).await;
+    w.reconcile_ready().await;
+    let db = w.instance("shop-postgres").await;
+    let tags = w.tags(db.db_instance_arn().unwrap()).await;
+    assert!(
+        tags.contains(&("plumb:environment".into(), "shop".into())),
+        "{tags:?}"
+    );
+    // From then on the fields the spec sets are Plumb's.
+    assert_eq!(db.backup_retention_period(), Some(7));
+    assert_eq!(db.max_allocated_storage(), Some(100));
+}

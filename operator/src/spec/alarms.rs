@@ -5,7 +5,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// Alarms notify `alerts.snsTopicArn` when it is set.
+use super::Severity;
+
+/// Severities of a preset's alarms that differ from the preset's own, by the name of the
+/// threshold field (`cpuHigh: critical`).
+pub type PresetSeverities = BTreeMap<String, Severity>;
+
+/// Alarms notify the topic of their severity (`alerts.topics`, else `alerts.snsTopicArn`)
+/// when `alerts` is set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Alarms {
@@ -42,6 +49,9 @@ pub struct EcsPreset {
     pub memory_high: f64,
     #[serde(default = "two")]
     pub evaluation_periods: u32,
+    /// Both are warnings unless named here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub severity: PresetSeverities,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -55,6 +65,9 @@ pub struct PostgresPreset {
     pub free_storage_low_gib: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connections_high: Option<f64>,
+    /// Free storage low is critical, the others warnings, unless named here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub severity: PresetSeverities,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -66,6 +79,13 @@ pub struct RedisPreset {
     /// Percent (DatabaseMemoryUsagePercentage).
     #[serde(default = "eighty")]
     pub memory_high: f64,
+    /// Keys evicted per 5 minutes (Evictions) above which the alarm fires; no alarm when
+    /// left out (with an LRU policy some evictions are normal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evictions_high: Option<f64>,
+    /// All are warnings unless named here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub severity: PresetSeverities,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -77,6 +97,9 @@ pub struct RabbitMqPreset {
     /// Messages ready across the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages_ready_high: Option<f64>,
+    /// Both are warnings unless named here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub severity: PresetSeverities,
 }
 
 fn eighty() -> f64 {
@@ -119,6 +142,9 @@ pub struct Alarm {
     pub comparison: Comparison,
     #[serde(default)]
     pub treat_missing_data: MissingData,
+    /// Which topic it notifies (`alerts.topics`).
+    #[serde(default)]
+    pub severity: Severity,
 }
 
 fn default_statistic() -> String {

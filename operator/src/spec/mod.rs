@@ -196,7 +196,74 @@ pub struct IgnoreRule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Alerts {
+    /// The topic for every severity without a topic of its own.
     pub sns_topic_arn: String,
+    /// A topic per severity (critical alarms to the pager, warnings to chat).
+    #[serde(default, skip_serializing_if = "SeverityTopics::is_empty")]
+    pub topics: SeverityTopics,
+}
+
+/// SNS topics by severity; a severity left out goes to `alerts.snsTopicArn`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeverityTopics {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+}
+
+impl SeverityTopics {
+    pub fn is_empty(&self) -> bool {
+        self.critical.is_none() && self.warning.is_none() && self.info.is_none()
+    }
+
+    /// Each set topic with its severity.
+    pub fn iter(&self) -> impl Iterator<Item = (Severity, &str)> {
+        [
+            (Severity::Critical, &self.critical),
+            (Severity::Warning, &self.warning),
+            (Severity::Info, &self.info),
+        ]
+        .into_iter()
+        .filter_map(|(severity, topic)| Some((severity, topic.as_deref()?)))
+    }
+}
+
+impl Alerts {
+    /// Where a notification of `severity` goes.
+    pub fn topic(&self, severity: Severity) -> &str {
+        self.topics
+            .iter()
+            .find(|(s, _)| *s == severity)
+            .map_or(self.sns_topic_arn.as_str(), |(_, topic)| topic)
+    }
+}
+
+/// How urgent an alarm or alert is; each may go to its own topic.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Someone is paged.
+    Critical,
+    /// Looked at during the day.
+    #[default]
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
 }
 
 /// Network placement, referenced and never managed by Plumb.

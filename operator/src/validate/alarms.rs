@@ -64,6 +64,12 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
         );
         percent(cx, &format!("{base}.redis.cpuHigh"), redis.cpu_high);
         percent(cx, &format!("{base}.redis.memoryHigh"), redis.memory_high);
+        if let Some(evictions) = redis.evictions_high {
+            let field = format!("{base}.redis.evictionsHigh");
+            if finite(cx, field.clone(), evictions) && evictions < 0.0 {
+                cx.err(field, "must be 0 or more evictions");
+            }
+        }
     }
     if let Some(mq) = &presets.rabbitmq {
         present(
@@ -80,8 +86,62 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
             }
         }
     }
+    let severities = [
+        (
+            "ecs",
+            presets.ecs.as_ref().map(|p| &p.severity),
+            &["cpuHigh", "memoryHigh"][..],
+        ),
+        (
+            "postgres",
+            presets.postgres.as_ref().map(|p| &p.severity),
+            &["cpuHigh", "freeStorageLowGib", "connectionsHigh"][..],
+        ),
+        (
+            "redis",
+            presets.redis.as_ref().map(|p| &p.severity),
+            &["cpuHigh", "memoryHigh", "evictionsHigh"][..],
+        ),
+        (
+            "rabbitmq",
+            presets.rabbitmq.as_ref().map(|p| &p.severity),
+            &["cpuHigh", "messagesReadyHigh"][..],
+        ),
+    ];
+    for (preset, given, known) in severities {
+        for field in given.into_iter().flat_map(|m| m.keys()) {
+            if !known.contains(&field.as_str()) {
+                cx.err(
+                    format!("{base}.{preset}.severity.{field}"),
+                    format!(
+                        "names no alarm of the preset; use one of {}",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+    }
     for (name, alarm) in &alarms.custom {
         custom(cx, name, alarm);
+    }
+    unique_names(cx);
+}
+
+/// Two alarms must not derive one name (an ECS service called `postgres` with both presets,
+/// or an explicit alarm named like a preset's).
+fn unique_names(cx: &mut Ctx<'_>) {
+    let graph = crate::engine::graph::desired_graph(cx.env);
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &graph.resources {
+        if r.id.kind == crate::engine::ResourceKind::MetricAlarm && !seen.insert(&r.id.name) {
+            cx.err(
+                "spec.alarms",
+                format!(
+                    "two alarms would be named {}; rename the explicit alarm or the service",
+                    r.id.name
+                ),
+            );
+        }
     }
 }
 

@@ -80,13 +80,24 @@ pub(super) fn check(cx: &mut Ctx<'_>) {
         MAX_RESYNC_SECONDS,
     );
     if let Some(alerts) = &spec.alerts {
-        let field = "spec.alerts.snsTopicArn";
-        if let Some(topic) = arn::check(cx, field, &alerts.sns_topic_arn, Kind::SnsTopic) {
-            if topic.resource.ends_with(".fifo") && has_alarms(cx) {
-                cx.err(
-                    field,
-                    "CloudWatch alarms cannot notify a FIFO topic; use a standard topic",
-                );
+        let mut topics = vec![(
+            "spec.alerts.snsTopicArn".to_owned(),
+            alerts.sns_topic_arn.as_str(),
+        )];
+        topics.extend(
+            alerts
+                .topics
+                .iter()
+                .map(|(severity, arn)| (format!("spec.alerts.topics.{}", severity.as_str()), arn)),
+        );
+        for (field, arn) in topics {
+            if let Some(topic) = arn::check(cx, &field, arn, Kind::SnsTopic) {
+                if topic.resource.ends_with(".fifo") && has_alarms(cx) {
+                    cx.err(
+                        field,
+                        "CloudWatch alarms cannot notify a FIFO topic; use a standard topic",
+                    );
+                }
             }
         }
     }

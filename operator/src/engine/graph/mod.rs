@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::resource::{Desired, DesiredGraph, RefField, Reference, ResourceId};
-use crate::spec::{Environment, IgnoreRule, Network};
+use crate::spec::{Alerts, Environment, IgnoreRule, Network};
 
 /// Tag naming the environment a resource belongs to.
 pub const TAG_ENVIRONMENT: &str = "plumb:environment";
@@ -74,8 +74,8 @@ pub(super) struct Cx<'a> {
     pub env: &'a str,
     pub region: &'a str,
     pub network: Option<&'a Network>,
-    /// Where alarms notify (`alerts.snsTopicArn`).
-    pub alert_topic: Option<&'a str>,
+    /// Where alarms notify, by severity.
+    pub alerts: Option<&'a Alerts>,
     tags: BTreeMap<String, String>,
     rules: &'a [IgnoreRule],
 }
@@ -89,7 +89,7 @@ impl<'a> Cx<'a> {
             env: &env.metadata.name,
             region: &env.spec.region,
             network: env.spec.network.as_ref(),
-            alert_topic: env.spec.alerts.as_ref().map(|a| a.sns_topic_arn.as_str()),
+            alerts: env.spec.alerts.as_ref(),
             tags,
             rules: &env.spec.policy.ignore,
         }
@@ -158,3 +158,7 @@ impl Builder<'_> {
 #[cfg(test)]
 #[path = "../tests/graph.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "../tests/graph_data.rs"]
+mod data_tests;

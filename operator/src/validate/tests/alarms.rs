@@ -205,3 +205,51 @@ fn custom_alarm_evaluation() {
         "give a finite value",
     );
 }
+
+#[test]
+fn preset_severities_name_the_presets_alarms() {
+    assert_only(
+        |e| {
+            let pg = presets(e).postgres.as_mut().unwrap();
+            pg.severity
+                .insert("memoryHigh".into(), crate::spec::Severity::Critical);
+        },
+        "spec.alarms.presets.postgres.severity.memoryHigh",
+        "names no alarm of the preset; use one of cpuHigh, freeStorageLowGib, connectionsHigh",
+    );
+    assert_passes(|e| {
+        let pg = presets(e).postgres.as_mut().unwrap();
+        pg.severity
+            .insert("cpuHigh".into(), crate::spec::Severity::Critical);
+    });
+}
+
+#[test]
+fn two_alarms_never_share_a_name() {
+    // An explicit alarm named like a preset's.
+    assert_only(
+        |e| {
+            let alarm = custom(e).clone();
+            alarms(e).custom.insert("postgres-cpu-high".into(), alarm);
+        },
+        "spec.alarms",
+        "two alarms would be named shop-prod-postgres-cpu-high",
+    );
+}
+
+#[test]
+fn every_alert_topic_is_a_standard_sns_topic() {
+    assert_only(
+        |e| {
+            e.spec.alerts.as_mut().unwrap().topics.critical =
+                Some("arn:aws:sns:us-east-1:123456789012:pager.fifo".into());
+        },
+        "spec.alerts.topics.critical",
+        "CloudWatch alarms cannot notify a FIFO topic",
+    );
+    assert_only(
+        |e| e.spec.alerts.as_mut().unwrap().topics.warning = Some("chat".into()),
+        "spec.alerts.topics.warning",
+        "is not an ARN",
+    );
+}
