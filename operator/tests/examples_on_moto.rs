@@ -8,6 +8,8 @@
 mod proxy;
 mod support;
 
+use std::sync::{Arc, Mutex};
+
 use plumb_operator::aws::CallCounter;
 use plumb_operator::engine::ResourceKind;
 use plumb_operator::reconcile::Reconciler;
@@ -75,8 +77,40 @@ async fn secret(clients: &plumb_operator::aws::Clients, arn: &str, value: &str) 
     out.arn().unwrap().to_owned()
 }
 
+/// Every log line at debug and above (more than a server logs by default), kept.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> Logs {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
 async fn every_example_reconciles_in_full_and_a_second_sweep_only_reads(pool: PgPool) {
+    let logs = Logs::capture();
     let moto = Moto::start().await;
     let (envs, planted) = examples(&moto).await;
     assert!(envs.len() >= 4);
@@ -163,6 +197,17 @@ async fn every_example_reconciles_in_full_and_a_second_sweep_only_reads(pool: Pg
         for secret in &planted {
             assert!(!said.contains(secret.as_str()), "{name} shows a secret");
         }
+    }
+    let logged = logs.text();
+    assert!(
+        logged.contains("CreateDBCluster"),
+        "the capture saw the reconciles"
+    );
+    for secret in &planted {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a log line shows a secret"
+        );
     }
     // The password went to RDS, read from the secret, and only there.
     let creates = proxy.requests("CreateDBCluster", |_| true);

@@ -19,6 +19,9 @@ use super::client::{ApiFailure, Client};
 /// How often the status is read.
 const POLL: Duration = Duration::from_secs(1);
 
+/// The Ready reason of an environment whose changes AWS holds for a maintenance window.
+const SCHEDULED: &str = "Scheduled";
+
 /// Ready reasons that waiting cannot fix: the spec (or something outside Plumb) must change.
 const TERMINAL: &[&str] = &["ReplacementRefused", "Conflict", "Degraded"];
 
@@ -105,12 +108,21 @@ pub async fn wait_ready(
             .count();
         out.count(ready_resources, status.resources.len());
         let ready = condition(&status, "Ready");
-        if ready.is_some_and(|c| c.status == "True")
-            && status.observed_generation.is_some_and(|g| g >= generation)
-        {
+        let applied = status.observed_generation.is_some_and(|g| g >= generation);
+        if ready.is_some_and(|c| c.status == "True") && applied {
             let ready = ready.map(|c| format!("{}: {}", c.reason, c.message));
             out.done();
             println!("environment/{name} ready ({})", ready.unwrap_or_default());
+            return Ok(());
+        }
+        // Everything applied; AWS holds some of it for a maintenance window, which may be
+        // days away: waiting longer tells nothing more.
+        if let Some(scheduled) = ready.filter(|c| c.reason == SCHEDULED && applied) {
+            out.done();
+            println!(
+                "environment/{name} applied; AWS makes the rest at the maintenance window ({})",
+                scheduled.message
+            );
             return Ok(());
         }
         // Conditions found for an older generation say nothing about this one yet.
