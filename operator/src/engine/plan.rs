@@ -14,7 +14,7 @@
 //!   is set; otherwise it is refused as `ReplacementRequired`.
 //! - Matches → `NoOp`.
 //! - Orphaned → `Delete`; a stateful one only under `policy.deletion: delete`, otherwise it is
-//!   released (`Release`: left in place and untagged), with every orphan it is linked to. A
+//!   released (`Release`: left in place and untagged), with every orphan it needs. A
 //!   busy orphan → `Wait`.
 //! - A stateful resource whose name a stateful orphan of another kind holds (an RDS instance
 //!   where the spec now wants an Aurora cluster) is refused unless `policy.allowReplacement`,

@@ -330,3 +330,150 @@ fn a_reference_to_a_created_target_is_resolved_when_applied() {
         }
     );
 }
+
+/// A database and the subnet group it needs, as AWS reports them.
+fn database(kind: K, name: &str, needs: &[ResourceId]) -> crate::engine::Observed {
+    let mut o = observed(kind, name, json!({"engine": "postgres"}));
+    o.depends_on = needs.to_vec();
+    o
+}
+
+#[test]
+fn a_retained_database_keeps_what_it_needs_and_a_deleted_one_goes_first() {
+    let group = ResourceId::new(K::DbSubnetGroup, "shop-postgres");
+    let observed = state(&[
+        observed(K::DbSubnetGroup, "shop-postgres", json!({})),
+        database(K::DbInstance, "shop-postgres", &[group.clone()]),
+    ]);
+    let nothing = DesiredGraph::default();
+    let retain = plan_of(&nothing, &observed, &Policy::default());
+    assert_eq!(
+        summary(&retain),
+        pairs(&[
+            ("db-instance/shop-postgres", "release"),
+            ("db-subnet-group/shop-postgres", "release"),
+        ])
+    );
+    let delete = Policy {
+        deletion: DeletionPolicy::Delete,
+        ..Policy::default()
+    };
+    // The group waits until the database is gone: deleting one takes AWS minutes.
+    let plan = plan_of(&nothing, &observed, &delete);
+    assert_eq!(
+        summary(&plan),
+        pairs(&[
+            ("db-instance/shop-postgres", "delete"),
+            ("db-subnet-group/shop-postgres", "wait"),
+        ])
+    );
+}
+
+#[test]
+fn an_aurora_reader_the_spec_drops_goes_under_retain_too() {
+    let cluster = ResourceId::new(K::DbCluster, "shop-postgres");
+    let graph = DesiredGraph {
+        resources: vec![desired(K::DbCluster, "shop-postgres", json!({}))],
+    };
+    let observed = state(&[
+        observed(K::DbCluster, "shop-postgres", json!({})),
+        database(K::DbInstance, "shop-postgres-2", &[cluster]),
+    ]);
+    let plan = plan_of(&graph, &observed, &Policy::default());
+    assert_eq!(
+        summary(&plan),
+        pairs(&[
+            ("db-cluster/shop-postgres", "noop"),
+            ("db-instance/shop-postgres-2", "delete"),
+        ])
+    );
+}
+
+#[test]
+fn an_instance_the_spec_wants_as_a_cluster_is_refused_and_kept_with_all_it_needs() {
+    let group = ResourceId::new(K::DbParameterGroup, "shop-postgres");
+    let cluster = ResourceId::new(K::DbCluster, "shop-postgres");
+    let mut writer = desired(K::DbInstance, "shop-postgres-1", json!({}));
+    writer.depends_on = vec![cluster.clone()];
+    let mut cluster_group = desired(K::DbClusterParameterGroup, "shop-postgres", json!({}));
+    cluster_group.depends_on = vec![];
+    let mut wanted = desired(K::DbCluster, "shop-postgres", json!({}));
+    wanted.depends_on = vec![cluster_group.id.clone()];
+    let graph = DesiredGraph {
+        resources: vec![cluster_group, wanted, writer],
+    };
+    let observed = state(&[
+        observed(K::DbParameterGroup, "shop-postgres", json!({})),
+        database(K::DbInstance, "shop-postgres", &[group]),
+    ]);
+    let plan = plan_of(&graph, &observed, &Policy::default());
+    assert_eq!(
+        summary(&plan),
+        pairs(&[
+            ("db-cluster-parameter-group/shop-postgres", "blocked"),
+            ("db-cluster/shop-postgres", "refused"),
+            ("db-instance/shop-postgres-1", "blocked"),
+        ]),
+        "nothing is created, and the instance and its group are left as they are"
+    );
+    let Change::ReplacementRequired { reason, .. } = &plan.actions[1].change else {
+        panic!("{:?}", plan.actions[1]);
+    };
+    assert!(
+        reason.starts_with("shop-postgres exists as a db-instance;"),
+        "{reason}"
+    );
+
+    // Allowed: the cluster is made, and the instance is released (deletion: retain).
+    let allow = Policy {
+        allow_replacement: true,
+        ..Policy::default()
+    };
+    let plan = plan_of(&graph, &observed, &allow);
+    assert_eq!(
+        summary(&plan),
+        pairs(&[
+            ("db-cluster-parameter-group/shop-postgres", "create"),
+            ("db-cluster/shop-postgres", "create"),
+            ("db-instance/shop-postgres-1", "create"),
+            ("db-instance/shop-postgres", "release"),
+            ("db-parameter-group/shop-postgres", "release"),
+        ])
+    );
+}
+
+#[test]
+fn a_value_aws_holds_for_the_window_is_scheduled_and_the_rest_updated() {
+    let graph = DesiredGraph {
+        resources: vec![desired(
+            K::DbInstance,
+            "shop-postgres",
+            json!({"dbInstanceClass": "db.t3.medium", "backupRetentionPeriod": 7}),
+        )],
+    };
+    let mut o = observed(
+        K::DbInstance,
+        "shop-postgres",
+        json!({"dbInstanceClass": "db.t3.small", "backupRetentionPeriod": 1}),
+    );
+    o.pending = crate::engine::fixtures::fields(json!({"dbInstanceClass": "db.t3.medium"}));
+    let plan = plan_of(&graph, &state(&[o]), &Policy::default());
+    assert_eq!(
+        plan.actions
+            .iter()
+            .map(|a| a.change.clone())
+            .collect::<Vec<_>>(),
+        [
+            Change::Update {
+                fields: vec![change("backupRetentionPeriod", Some(json!(1)), json!(7))]
+            },
+            Change::Scheduled {
+                fields: vec![change(
+                    "dbInstanceClass",
+                    Some(json!("db.t3.small")),
+                    json!("db.t3.medium")
+                )]
+            },
+        ]
+    );
+}
