@@ -197,9 +197,9 @@ async fn a_broker_gets_every_field_of_the_spec_and_a_settled_one_no_writes(pool:
     assert_eq!(window.time_of_day(), Some("03:00"));
     assert_eq!(window.time_zone(), Some("UTC"));
     assert_eq!(b.logs().and_then(|l| l.general()), Some(true));
-    assert_eq!(b.security_groups(), [w.network.security_group.clone()]);
+    assert_eq!(b.security_groups(), [w.network.security_group.as_str()]);
     // A single instance lives in the first subnet of the network.
-    assert_eq!(b.subnet_ids(), [w.network.subnets[0].clone()]);
+    assert_eq!(b.subnet_ids(), [w.network.subnets[0].as_str()]);
     assert_eq!(b.users()[0].username(), Some("shop"));
     let tags = b.tags().unwrap();
     assert_eq!(

@@ -340,7 +340,7 @@ async fn every_mutable_field_of_a_replication_group_is_changed_in_place(pool: Pg
     assert_eq!(g.multi_az().map(|s| s.as_str()), Some("disabled"));
     let nodes = w.cache.nodes("shop-redis");
     assert_eq!(nodes.engine_version, "7.1.7");
-    assert_eq!(nodes.security_groups, [other.clone()]);
+    assert_eq!(nodes.security_groups, [other.as_str()]);
     w.reconcile_ready().await;
 
     // A replica more: IncreaseReplicaCount, at once as AWS requires.
@@ -548,7 +548,7 @@ async fn deleting_under_delete_takes_a_final_snapshot_then_the_groups_go(pool: P
         .unwrap()
         .to_owned();
     assert!(snapshot.starts_with("shop-redis-final-"), "{snapshot}");
-    assert_eq!(w.cache.snapshots(), [snapshot.clone()]);
+    assert_eq!(w.cache.snapshots(), [snapshot.as_str()]);
     assert!(w.cache.nodes("shop-redis").deleted);
     assert!(w.cache.parameters("shop-redis").is_none());
     let events = w.reconciler.store.events("shop", 100).await.unwrap();
