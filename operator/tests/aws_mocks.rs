@@ -1,7 +1,7 @@
 //! AWS behaviour moto cannot produce, answered by aws-smithy-mocks through Plumb's own clients
 //! (their retries, retry classifiers and call counter): ListServices pages of AWS's size, a
 //! DRAINING or INACTIVE service, a permissions error on a task definition, a quota error
-//! against throttling.
+//! against throttling; ElastiCache cache parameter groups, which moto does not implement.
 
 #[path = "support/mocks.rs"]
 mod mocks;
@@ -530,4 +530,189 @@ async fn throttling_is_retried_until_the_attempts_run_out() {
         counted,
         BTreeMap::from([("throttled".to_owned(), u64::from(MAX_ATTEMPTS))])
     );
+}
+
+// ElastiCache cache parameter groups: moto 5.2.5 implements none of their calls, so the
+// adapter is checked here against AWS's documented answers.
+
+fn redis_parameters(parameters: Value) -> Desired {
+    let mut d = desired(
+        K::CacheParameterGroup,
+        "shop-redis",
+        json!({ "parameters": parameters }),
+    );
+    d.create_only = BTreeMap::from([
+        ("family".to_owned(), json!("redis7")),
+        ("description".to_owned(), json!("shop (Plumb)")),
+    ]);
+    d
+}
+
+#[tokio::test]
+async fn a_cache_parameter_group_is_created_with_its_family_and_parameters_twenty_a_call() {
+    use aws_sdk_elasticache::operation::create_cache_parameter_group::CreateCacheParameterGroupOutput;
+    use aws_sdk_elasticache::operation::modify_cache_parameter_group::ModifyCacheParameterGroupOutput;
+    use aws_sdk_elasticache::types::CacheParameterGroup;
+    use aws_sdk_elasticache::Client as ElastiCache;
+
+    let sent: Arc<Mutex<Vec<BTreeMap<String, String>>>> = Arc::default();
+    let families: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (seen, seen_family) = (sent.clone(), families.clone());
+    let answers = Answers {
+        elasticache: vec![
+            mock!(ElastiCache::create_cache_parameter_group).then_compute_output(move |req| {
+                let family = req.cache_parameter_group_family().unwrap_or_default();
+                seen_family.lock().unwrap().push(family.to_owned());
+                CreateCacheParameterGroupOutput::builder()
+                    .cache_parameter_group(
+                        CacheParameterGroup::builder()
+                            .cache_parameter_group_name("shop-redis")
+                            .arn("arn:aws:elasticache:us-east-1:123456789012:parametergroup:shop-redis")
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(ElastiCache::modify_cache_parameter_group).then_compute_output(move |req| {
+                let values = req
+                    .parameter_name_values()
+                    .iter()
+                    .map(|p| {
+                        let name = p.parameter_name().unwrap_or_default().to_owned();
+                        (name, p.parameter_value().unwrap_or_default().to_owned())
+                    })
+                    .collect();
+                seen.lock().unwrap().push(values);
+                ModifyCacheParameterGroupOutput::builder()
+                    .cache_parameter_group_name("shop-redis")
+                    .build()
+            }),
+        ],
+        ..Answers::default()
+    };
+    let w = World::new(answers).await;
+    let parameters: serde_json::Map<String, Value> = (0..25)
+        .map(|n| (format!("p{n:02}"), json!(n.to_string())))
+        .collect();
+    let desired = redis_parameters(Value::Object(parameters));
+    let created = aws::create(
+        w.cx(),
+        Write {
+            desired: &desired,
+            current: None,
+            changed: &BTreeSet::new(),
+            token: "t",
+            apply_immediately: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        created.arn.as_deref(),
+        Some("arn:aws:elasticache:us-east-1:123456789012:parametergroup:shop-redis")
+    );
+    assert_eq!(*families.lock().unwrap(), ["redis7"]);
+    let calls = sent.lock().unwrap();
+    assert_eq!(calls.iter().map(BTreeMap::len).collect::<Vec<_>>(), [20, 5]);
+    assert_eq!(calls[1]["p24"], "24");
+}
+
+#[tokio::test]
+async fn a_cache_parameter_group_reads_every_page_of_its_user_parameters_and_an_absent_one_is_absent(
+) {
+    use aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsOutput;
+    use aws_sdk_elasticache::operation::describe_cache_parameters::DescribeCacheParametersOutput;
+    use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    use aws_sdk_elasticache::types::{CacheParameterGroup, Parameter, Tag as CacheTag};
+    use aws_sdk_elasticache::Client as ElastiCache;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    let parameter = |name: &str, value: &str| {
+        Parameter::builder()
+            .parameter_name(name)
+            .parameter_value(value)
+            .source("user")
+            .build()
+    };
+    let mut answers = environment(vec![]);
+    answers.elasticache = vec![
+        mock!(ElastiCache::describe_cache_parameter_groups)
+            .match_requests(|r| r.cache_parameter_group_name() == Some("shop-redis"))
+            .then_output(|| {
+                DescribeCacheParameterGroupsOutput::builder()
+                    .cache_parameter_groups(
+                        CacheParameterGroup::builder()
+                            .cache_parameter_group_name("shop-redis")
+                            .cache_parameter_group_family("redis7")
+                            .arn("arn:aws:elasticache:us-east-1:123456789012:parametergroup:shop-redis")
+                            .build(),
+                    )
+                    .build()
+            }),
+        mock!(ElastiCache::describe_cache_parameter_groups).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(404).unwrap(),
+                SdkBody::from(
+                    "<ErrorResponse><Error><Type>Sender</Type>\
+                     <Code>CacheParameterGroupNotFound</Code><Message>none</Message>\
+                     </Error><RequestId>r</RequestId></ErrorResponse>",
+                ),
+            )
+        }),
+        mock!(ElastiCache::describe_cache_parameters)
+            .match_requests(|r| r.marker().is_none() && r.source() == Some("user"))
+            .then_output(move || {
+                DescribeCacheParametersOutput::builder()
+                    .parameters(parameter("maxmemory-policy", "allkeys-lru"))
+                    .marker("page-2")
+                    .build()
+            }),
+        mock!(ElastiCache::describe_cache_parameters)
+            .match_requests(|r| r.marker() == Some("page-2"))
+            .then_output(move || {
+                DescribeCacheParametersOutput::builder()
+                    .parameters(parameter("timeout", "300"))
+                    .build()
+            }),
+        mock!(ElastiCache::list_tags_for_resource).then_output(|| {
+            ListTagsForResourceOutput::builder()
+                .tag_list(
+                    CacheTag::builder()
+                        .key("plumb:environment")
+                        .value(ENV)
+                        .build(),
+                )
+                .build()
+        }),
+    ];
+    let w = World::new(answers).await;
+    let want = redis_parameters(json!({"maxmemory-policy": "allkeys-lru", "timeout": "300"}));
+    let graph = DesiredGraph {
+        resources: vec![cluster(), want.clone()],
+    };
+    let state = w.observe(&graph).await.unwrap();
+    let found = &state[&want.id];
+    assert_eq!(found.owner, Owner::Ours);
+    assert_eq!(
+        found.fields["parameters"],
+        json!({"maxmemory-policy": "allkeys-lru", "timeout": "300"})
+    );
+    assert_eq!(found.fields["family"], "redis7");
+    let plan = plan(
+        &graph,
+        &diff(&graph, &state),
+        &Policy::default(),
+        &Holds::new(),
+    );
+    assert!(plan.is_noop(), "{}", plan.render_text());
+
+    // Another environment's group name: AWS answers CacheParameterGroupNotFound, so absent.
+    let mut other = redis_parameters(json!({"timeout": "300"}));
+    other.id.name = "other-redis".into();
+    let graph = DesiredGraph {
+        resources: vec![other.clone()],
+    };
+    let state = w.observe(&graph).await.unwrap();
+    assert!(!state.contains_key(&other.id));
 }

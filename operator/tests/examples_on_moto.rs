@@ -1,8 +1,12 @@
-//! Every example in `examples/` reconciles in full on moto through the real SDK, and a second
-//! sweep of each only reads. The examples name their teams' subnets and secrets; here they
+//! Every example in `examples/` reconciles in full on moto through the real SDK (with its
+//! PostgreSQL, Redis and RabbitMQ), and a second sweep of each only reads. What moto lacks of
+//! ElastiCache (parameter groups, a replication group's nodes) a stand-in in the fault proxy
+//! answers, as AWS documents it (`support/elasticache.rs`). The examples name their teams' subnets and secrets; here they
 //! get moto's own, and the secrets a value the test plants (and looks for where it must never
 //! appear).
 
+#[path = "support/elasticache.rs"]
+mod elasticache;
 #[path = "support/proxy.rs"]
 #[allow(dead_code)] // The lost-answer faults are the rollout tests'.
 mod proxy;
@@ -46,6 +50,21 @@ async fn examples(moto: &Moto) -> (Vec<Environment>, Vec<String>) {
                 .flat_map(|e| e.services.values_mut())
             {
                 service.security_groups = None;
+            }
+            if let Some(redis) = env.spec.redis.as_mut() {
+                redis.security_groups = None;
+                if let Some(arn) = redis.auth_token_secret_arn.as_mut() {
+                    let value = format!("redis-{}-t0ken-Value", env.metadata.name);
+                    *arn = secret(&clients, arn, &value).await;
+                    planted.push(value);
+                }
+            }
+            if let Some(mq) = env.spec.rabbitmq.as_mut() {
+                mq.security_groups = None;
+                mq.subnets = None;
+                let value = format!("mq-{}-passw0rd-Value", env.metadata.name);
+                mq.password_secret_arn = secret(&clients, &mq.password_secret_arn, &value).await;
+                planted.push(value);
             }
             if let Some(pg) = env.spec.postgres.as_mut() {
                 pg.security_groups = None;
@@ -115,6 +134,7 @@ async fn every_example_reconciles_in_full_and_a_second_sweep_only_reads(pool: Pg
     let (envs, planted) = examples(&moto).await;
     assert!(envs.len() >= 4);
     let proxy = Proxy::start(&moto.endpoint).await;
+    elasticache::ElastiCache::install(&proxy);
     // moto never reports PerformanceInsightsEnabled, which AWS always does: the proxy adds
     // what each example asks for.
     let insights: Vec<(String, bool)> = envs
@@ -167,6 +187,18 @@ async fn every_example_reconciles_in_full_and_a_second_sweep_only_reads(pool: Pg
             };
             assert_eq!(databases, if pg.aurora.is_some() { 2 } else { 1 }, "{name}");
         }
+        if let Some(redis) = &env.spec.redis {
+            assert_eq!(created(ResourceKind::ReplicationGroup), 1, "{name}");
+            let parameters = usize::from(!redis.parameters.is_empty());
+            assert_eq!(
+                created(ResourceKind::CacheParameterGroup),
+                parameters,
+                "{name}"
+            );
+        }
+        if env.spec.rabbitmq.is_some() {
+            assert_eq!(created(ResourceKind::MqBroker), 1, "{name}");
+        }
         // A second sweep of the unchanged environment reads each kind in batches, writes
         // nothing, and describes no task definition revision: the services run revisions
         // already seen.
@@ -209,9 +241,15 @@ async fn every_example_reconciles_in_full_and_a_second_sweep_only_reads(pool: Pg
             "a log line shows a secret"
         );
     }
-    // The password went to RDS, read from the secret, and only there.
-    let creates = proxy.requests("CreateDBCluster", |_| true);
-    assert!(creates.iter().any(|c| planted
-        .iter()
-        .any(|p| c.request["MasterUserPassword"] == p.as_str())));
+    // The password went to RDS, read from the secret, and only there; so did the AUTH token
+    // to ElastiCache and the broker password to Amazon MQ.
+    let sent = |op: &str, field: fn(&serde_json::Value) -> &serde_json::Value| {
+        proxy
+            .requests(op, |_| true)
+            .iter()
+            .any(|c| planted.iter().any(|p| field(&c.request) == p.as_str()))
+    };
+    assert!(sent("CreateDBCluster", |r| &r["MasterUserPassword"]));
+    assert!(sent("CreateReplicationGroup", |r| &r["AuthToken"]));
+    assert!(sent("CreateBroker", |r| &r["users"][0]["password"]));
 }

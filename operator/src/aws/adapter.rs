@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use super::cache::ArnCache;
 use super::clients::Clients;
 use super::error::AwsError;
-use super::{autoscaling, cloudwatch, ecs, logs, rds};
+use super::{autoscaling, cloudwatch, ecs, elasticache, logs, mq, rds};
 use crate::engine::{Desired, DesiredGraph, Observed, ObservedState, ResourceKind};
 
 /// What every adapter call needs: the clients, the environment's name, what may be
@@ -111,6 +111,10 @@ pub fn adapter(kind: ResourceKind) -> &'static dyn Adapter {
         ResourceKind::DbClusterParameterGroup => &rds::parameter_group::ClusterParameters,
         ResourceKind::DbCluster => &rds::cluster::Cluster,
         ResourceKind::DbInstance => &rds::instance::Instance,
+        ResourceKind::CacheSubnetGroup => &elasticache::subnet_group::SubnetGroup,
+        ResourceKind::CacheParameterGroup => &elasticache::parameter_group::ParameterGroup,
+        ResourceKind::ReplicationGroup => &elasticache::replication_group::ReplicationGroup,
+        ResourceKind::MqBroker => &mq::Broker,
     }
 }
 

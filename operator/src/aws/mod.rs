@@ -13,14 +13,17 @@ mod clients;
 mod cloudwatch;
 mod counter;
 mod ecs;
+mod elasticache;
 mod error;
 mod fields;
 mod limits;
 mod logs;
+mod mq;
 mod pool;
 mod rds;
 mod retry;
 mod secrets;
+mod snapshots;
 mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -96,7 +99,11 @@ fn looked_up_by_name(kind: ResourceKind) -> bool {
         | ResourceKind::DbParameterGroup
         | ResourceKind::DbClusterParameterGroup
         | ResourceKind::DbCluster
-        | ResourceKind::DbInstance => true,
+        | ResourceKind::DbInstance
+        | ResourceKind::CacheSubnetGroup
+        | ResourceKind::CacheParameterGroup
+        | ResourceKind::ReplicationGroup
+        | ResourceKind::MqBroker => true,
         ResourceKind::EcsCluster
         | ResourceKind::LogGroup
         | ResourceKind::TaskDefinition

@@ -55,6 +55,14 @@ pub enum ResourceKind {
     DbCluster,
     /// RDS for PostgreSQL instance, or an instance of an Aurora cluster.
     DbInstance,
+    /// ElastiCache subnet group of the Redis replication group.
+    CacheSubnetGroup,
+    /// ElastiCache parameter group of the Redis replication group.
+    CacheParameterGroup,
+    /// ElastiCache for Redis replication group (a primary and its replicas).
+    ReplicationGroup,
+    /// Amazon MQ for RabbitMQ broker.
+    MqBroker,
 }
 
 impl ResourceKind {

@@ -13,7 +13,6 @@ use std::fmt;
 
 use crate::engine::graph::desired_graph;
 use crate::engine::ResourceKind;
-use crate::names;
 use crate::spec::Environment;
 
 /// A kind of AWS name: names must be unique within one namespace of one account and region.
@@ -42,6 +41,10 @@ pub enum Namespace {
     DbClusterParameterGroup,
     /// ElastiCache replication groups.
     Elasticache,
+    /// ElastiCache cache subnet groups.
+    CacheSubnetGroup,
+    /// ElastiCache cache parameter groups.
+    CacheParameterGroup,
     /// Amazon MQ brokers.
     Mq,
 }
@@ -63,6 +66,8 @@ impl Namespace {
             Self::DbParameterGroup => "db-parameter-group",
             Self::DbClusterParameterGroup => "db-cluster-parameter-group",
             Self::Elasticache => "elasticache",
+            Self::CacheSubnetGroup => "cache-subnet-group",
+            Self::CacheParameterGroup => "cache-parameter-group",
             Self::Mq => "mq",
         }
     }
@@ -85,29 +90,20 @@ pub struct Claim {
     pub name: String,
 }
 
-/// Every AWS name `env` derives (each resource of its graph, and the data tier), sorted and
-/// without duplicates.
+/// Every AWS name `env` derives (each resource of its graph), sorted and without duplicates.
 ///
-/// Covers what the resource graph builds (the ECS cluster; per service its ECS service, task
+/// Covers what the resource graph builds: the ECS cluster; per service its ECS service, task
 /// definition family, log group, and with autoscaling its scalable target, scaling policies
-/// and queue-depth alarms; PostgreSQL with its subnet and parameter groups; alarms) and the
-/// components it does not build yet: Redis and RabbitMQ.
+/// and queue-depth alarms; PostgreSQL, Redis and RabbitMQ with their subnet and parameter
+/// groups; alarms.
 pub fn claims(env: &Environment) -> Vec<Claim> {
-    let name = env.metadata.name.as_str();
     let spec = &env.spec;
     let graph = desired_graph(env);
-    let mut derived: Vec<(Namespace, String)> = graph
+    let derived: Vec<(Namespace, String)> = graph
         .resources
         .iter()
         .map(|r| (namespace(r.id.kind), r.id.name.clone()))
         .collect();
-    // The data tier, until its components build graph resources.
-    if spec.redis.is_some() {
-        derived.push((Namespace::Elasticache, names::redis(name)));
-    }
-    if spec.rabbitmq.is_some() {
-        derived.push((Namespace::Mq, names::rabbitmq(name)));
-    }
     let account = account(spec.role_arn.as_deref());
     let unique: BTreeSet<Claim> = derived
         .into_iter()
@@ -136,6 +132,10 @@ pub fn namespace(kind: ResourceKind) -> Namespace {
         ResourceKind::DbClusterParameterGroup => Namespace::DbClusterParameterGroup,
         ResourceKind::DbCluster => Namespace::RdsCluster,
         ResourceKind::DbInstance => Namespace::RdsInstance,
+        ResourceKind::CacheSubnetGroup => Namespace::CacheSubnetGroup,
+        ResourceKind::CacheParameterGroup => Namespace::CacheParameterGroup,
+        ResourceKind::ReplicationGroup => Namespace::Elasticache,
+        ResourceKind::MqBroker => Namespace::Mq,
     }
 }
 

@@ -45,6 +45,8 @@ type Rewrite = Arc<dyn Fn(&mut Value) + Send + Sync>;
 type TextRewrite = Arc<dyn Fn(&str) -> String + Send + Sync>;
 /// Which requests of an operation a hook applies to.
 type Matches = Box<dyn Fn(&Value) -> bool + Send + Sync>;
+/// The proxy's own answer (status, XML body) to a request, or None to forward it to moto.
+type Answer = Arc<dyn Fn(&Value) -> Option<(u16, String)> + Send + Sync>;
 
 /// How an answer is dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,7 @@ struct State {
     client: reqwest::Client,
     rewrites: Mutex<HashMap<String, Rewrite>>,
     text_rewrites: Mutex<HashMap<String, TextRewrite>>,
+    answers: Mutex<HashMap<String, Answer>>,
     drops: Mutex<Vec<DropRule>>,
     seen: Mutex<Vec<Seen>>,
 }
@@ -111,6 +114,7 @@ impl Proxy {
             client,
             rewrites: Mutex::default(),
             text_rewrites: Mutex::default(),
+            answers: Mutex::default(),
             drops: Mutex::default(),
             seen: Mutex::default(),
         });
@@ -154,6 +158,18 @@ impl Proxy {
         change: impl Fn(&str) -> String + Send + Sync + 'static,
     ) {
         lock(&self.state.text_rewrites).insert(operation.to_owned(), Arc::new(change));
+    }
+
+    /// From now on, requests to `operation` of a query-protocol service go to `answer`
+    /// first: what it answers (status, XML) the proxy sends back without asking moto; None
+    /// forwards the request. For stand-ins of operations moto lacks.
+    #[allow(dead_code)]
+    pub fn answer(
+        &self,
+        operation: &str,
+        answer: impl Fn(&Value) -> Option<(u16, String)> + Send + Sync + 'static,
+    ) {
+        lock(&self.state.answers).insert(operation.to_owned(), Arc::new(answer));
     }
 
     /// Answers to `operation` are moto's own again.
@@ -224,11 +240,15 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The operation: the `X-Amz-Target` suffix (JSON protocols) or the `Action` parameter of
-    /// the form or the query string (query protocols).
+    /// The operation: the `X-Amz-Target` suffix (JSON protocols), the `Action` parameter of
+    /// the form or the query string (query protocols), or for Amazon MQ (REST) the method and
+    /// path.
     fn operation(&self, request: &Value) -> String {
         if let Some(target) = self.header("x-amz-target") {
             return target.rsplit('.').next().unwrap_or(target).to_owned();
+        }
+        if let Some(op) = mq_operation(&self.method, &self.target) {
+            return op.to_owned();
         }
         if let Some(action) = request.get("Action").and_then(Value::as_str) {
             return action.to_owned();
@@ -254,6 +274,25 @@ impl Request {
     }
 }
 
+/// Amazon MQ's operation from a REST request: `/v1/brokers[/{id}[/reboot]]`, `/v1/tags/{arn}`.
+fn mq_operation(method: &str, target: &str) -> Option<&'static str> {
+    let path = target.split('?').next().unwrap_or_default();
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let op = match (method, parts.as_slice()) {
+        ("POST", ["v1", "brokers"]) => "CreateBroker",
+        ("GET", ["v1", "brokers"]) => "ListBrokers",
+        ("GET", ["v1", "brokers", _]) => "DescribeBroker",
+        ("PUT", ["v1", "brokers", _]) => "UpdateBroker",
+        ("DELETE", ["v1", "brokers", _]) => "DeleteBroker",
+        ("POST", ["v1", "brokers", _, "reboot"]) => "RebootBroker",
+        ("GET", ["v1", "tags", _]) => "ListTags",
+        ("POST", ["v1", "tags", _]) => "CreateTags",
+        ("DELETE", ["v1", "tags", _]) => "DeleteTags",
+        _ => return None,
+    };
+    Some(op)
+}
+
 /// Serves the one request of a connection.
 async fn serve(state: Arc<State>, mut stream: TcpStream) {
     let request = match read_request(&mut stream).await {
@@ -270,6 +309,20 @@ async fn serve(state: Arc<State>, mut stream: TcpStream) {
     let body = request.body_value();
     let operation = request.operation(&body);
     let fault = take_drop(&state, &operation, &body);
+    let own = lock(&state.answers).get(&operation).cloned();
+    if let Some((status, xml)) = own.and_then(|respond| respond(&body)) {
+        lock(&state.seen).push(Seen {
+            operation,
+            request: body,
+            dropped: false,
+        });
+        let headers = [("Content-Type".to_owned(), "text/xml".to_owned())];
+        let _ = stream
+            .write_all(&answer(status, &headers, xml.as_bytes()))
+            .await;
+        let _ = stream.shutdown().await;
+        return;
+    }
     let upstream = forward(&state, &request).await;
     lock(&state.seen).push(Seen {
         operation: operation.clone(),

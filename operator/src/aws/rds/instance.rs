@@ -5,11 +5,12 @@ use aws_sdk_rds::types::{DbInstance, Filter};
 use serde_json::Value;
 
 use super::cluster::MEMBERS;
-use super::{final_snapshot, owner, rds_tags, tag, untag, SERVICE};
+use super::{owner, rds_tags, tag, untag, SERVICE};
 use crate::aws::adapter::{impl_adapter, Cx, Result, Write};
 use crate::aws::error::{absent_on, OpResult};
 use crate::aws::fields::{Out, View};
 use crate::aws::secrets;
+use crate::aws::snapshots::final_snapshot;
 use crate::engine::values::string_set;
 use crate::engine::{DesiredGraph, Observed, ObservedState, ResourceId, ResourceKind};
 use crate::names;

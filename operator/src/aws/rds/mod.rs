@@ -9,7 +9,6 @@ pub(crate) mod subnet_group;
 use std::collections::BTreeMap;
 
 use aws_sdk_rds::types::Tag;
-use chrono::Utc;
 
 use super::adapter::{Cx, Result};
 use super::error::OpResult;
@@ -81,24 +80,4 @@ async fn untag(cx: Cx<'_>, current: &Observed, keys: &[&str]) -> Result<()> {
         .await
         .op(SERVICE, "RemoveTagsFromResource")
         .map(drop)
-}
-
-/// `{name}-final-{YYYYMMDDhhmmss}` (UTC): the snapshot taken before a database is deleted.
-/// RDS snapshot identifiers allow letters, digits and single hyphens, as environment names
-/// do.
-fn final_snapshot(name: &str) -> String {
-    format!("{name}-final-{}", Utc::now().format("%Y%m%d%H%M%S"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_final_snapshot_is_named_after_the_database_and_the_time() {
-        let name = final_snapshot("shop-postgres");
-        let stamp = name.strip_prefix("shop-postgres-final-").unwrap();
-        assert_eq!(stamp.len(), 14);
-        assert!(stamp.bytes().all(|b| b.is_ascii_digit()));
-    }
 }

@@ -1,7 +1,7 @@
 //! Spec → desired resource graph: what AWS should hold for one environment.
 //!
 //! The graph is built per component, each in its own file (`ecs`, `autoscaling`, `postgres`,
-//! `alarms`), from one environment-level [`Cx`]; an environment without ECS still has a graph
+//! `redis`, `rabbitmq`, `alarms`), from one environment-level [`Cx`]; an environment without ECS still has a graph
 //! (its data tier and alarms). Resources come out in dependency order: each after
 //! what it depends on.
 //!
@@ -19,6 +19,8 @@ mod alarms;
 mod autoscaling;
 mod ecs;
 mod postgres;
+mod rabbitmq;
+mod redis;
 
 use std::collections::BTreeMap;
 
@@ -43,6 +45,12 @@ pub fn desired_graph(env: &Environment) -> DesiredGraph {
     }
     if let Some(spec) = &env.spec.postgres {
         resources.extend(postgres::resources(&cx, spec));
+    }
+    if let Some(spec) = &env.spec.redis {
+        resources.extend(redis::resources(&cx, spec));
+    }
+    if let Some(spec) = &env.spec.rabbitmq {
+        resources.extend(rabbitmq::resources(&cx, spec));
     }
     resources.extend(alarms::resources(&cx, env));
     DesiredGraph { resources }

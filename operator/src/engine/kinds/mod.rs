@@ -25,10 +25,15 @@
 mod autoscaling;
 mod cloudwatch;
 mod ecs;
+mod elasticache;
+mod mq;
 mod rds;
 
 pub use ecs::{FAILED_REVISION, ROLLOUT_STATE};
-pub use rds::PARAMETERS;
+pub use mq::MAINTENANCE_WINDOW as MQ_MAINTENANCE_WINDOW;
+
+/// The parameters of a parameter group (RDS or ElastiCache), compared as a subset.
+pub const PARAMETERS: &str = "parameters";
 
 use serde_json::Value;
 
@@ -81,6 +86,10 @@ impl ResourceKind {
             Self::DbClusterParameterGroup => &rds::DB_CLUSTER_PARAMETER_GROUP,
             Self::DbCluster => &rds::DB_CLUSTER,
             Self::DbInstance => &rds::DB_INSTANCE,
+            Self::CacheSubnetGroup => &elasticache::CACHE_SUBNET_GROUP,
+            Self::CacheParameterGroup => &elasticache::CACHE_PARAMETER_GROUP,
+            Self::ReplicationGroup => &elasticache::REPLICATION_GROUP,
+            Self::MqBroker => &mq::BROKER,
         }
     }
 }
@@ -103,4 +112,37 @@ pub fn as_is(_field: &str, value: Value) -> Value {
 /// For kinds with no status word: present means ready.
 pub fn always_ready(_observed: &Observed) -> Phase {
     Phase::Ready
+}
+
+/// `engineVersion`: `15` is met by `15.4`, and `15.4` by `15.7` (AWS's automatic minor
+/// upgrades move forward; an older version cannot be restored in place, so a newer minor
+/// is never drift). Other fields: equal only.
+pub fn version_satisfied(field: &str, want: &Value, got: &Value) -> bool {
+    if field != "engineVersion" {
+        return false;
+    }
+    let (Some(want), Some(got)) = (want.as_str(), got.as_str()) else {
+        return false;
+    };
+    let parts = |v: &str| -> Option<Vec<u32>> { v.split('.').map(|p| p.parse().ok()).collect() };
+    let (Some(want), Some(got)) = (parts(want), parts(got)) else {
+        return false;
+    };
+    match (want.first(), got.first()) {
+        (Some(a), Some(b)) if a == b => got[..want.len().min(got.len())] >= want[..],
+        _ => false,
+    }
+}
+
+/// `parameters` (RDS and ElastiCache parameter groups): every parameter the spec names has
+/// its value in AWS (as strings).
+pub fn parameters_set(field: &str, want: &Value, got: &Value) -> bool {
+    if field != PARAMETERS {
+        return false;
+    }
+    let (Some(want), Some(got)) = (want.as_object(), got.as_object()) else {
+        return false;
+    };
+    want.iter()
+        .all(|(name, value)| got.get(name) == Some(value))
 }

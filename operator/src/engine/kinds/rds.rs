@@ -9,12 +9,9 @@
 
 use serde_json::Value;
 
-use super::Rules;
+use super::{parameters_set, version_satisfied, Rules};
 use crate::engine::resource::{Observed, Phase};
 use crate::engine::values::value_set;
-
-/// The parameters of a parameter group, compared as a subset.
-pub const PARAMETERS: &str = "parameters";
 
 /// Instance class, storage and engine changes wait for the maintenance window unless applied
 /// immediately (ModifyDBInstance `ApplyImmediately`).
@@ -120,38 +117,6 @@ fn normalize_db(field: &str, value: Value) -> Value {
     }
 }
 
-/// `engineVersion`: `15` is met by `15.4`, and `15.4` by `15.7` (AWS's automatic minor
-/// upgrades move forward; an older version cannot be restored in place, so a newer minor
-/// is never drift). Other fields: equal only.
-pub fn version_satisfied(field: &str, want: &Value, got: &Value) -> bool {
-    if field != "engineVersion" {
-        return false;
-    }
-    let (Some(want), Some(got)) = (want.as_str(), got.as_str()) else {
-        return false;
-    };
-    let parts = |v: &str| -> Option<Vec<u32>> { v.split('.').map(|p| p.parse().ok()).collect() };
-    let (Some(want), Some(got)) = (parts(want), parts(got)) else {
-        return false;
-    };
-    match (want.first(), got.first()) {
-        (Some(a), Some(b)) if a == b => got[..want.len().min(got.len())] >= want[..],
-        _ => false,
-    }
-}
-
-/// `parameters`: every parameter the spec names has its value in AWS (as strings).
-fn parameters_set(field: &str, want: &Value, got: &Value) -> bool {
-    if field != PARAMETERS {
-        return false;
-    }
-    let (Some(want), Some(got)) = (want.as_object(), got.as_object()) else {
-        return false;
-    };
-    want.iter()
-        .all(|(name, value)| got.get(name) == Some(value))
-}
-
 /// RDS status words: the ones during which a change is refused or would queue behind
 /// AWS's own work are Busy; the ones only a person can fix are Failed.
 fn db_phase(o: &Observed) -> Phase {
@@ -177,6 +142,7 @@ fn db_phase(o: &Observed) -> Phase {
 mod tests {
     use serde_json::json;
 
+    use super::super::PARAMETERS;
     use super::*;
 
     #[test]

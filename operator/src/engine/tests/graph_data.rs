@@ -59,7 +59,7 @@ fn find(graph: &DesiredGraph, kind: K, name: &str) -> Desired {
 }
 
 #[test]
-fn aurora_is_a_cluster_its_instances_and_its_groups_in_order() {
+fn the_data_tier_comes_in_dependency_order_and_aurora_is_a_cluster_with_its_instances() {
     let graph = graph_of(DATA);
     let data: Vec<String> = graph
         .resources
@@ -75,6 +75,9 @@ fn aurora_is_a_cluster_its_instances_and_its_groups_in_order() {
             "db-cluster/shop-postgres",
             "db-instance/shop-postgres-1",
             "db-instance/shop-postgres-2",
+            "cache-subnet-group/shop-redis",
+            "replication-group/shop-redis",
+            "mq-broker/shop-rabbitmq",
         ]
     );
     let cluster = find(&graph, K::DbCluster, "shop-postgres");

@@ -343,7 +343,7 @@ fn a_retained_database_keeps_what_it_needs_and_a_deleted_one_goes_first() {
     let group = ResourceId::new(K::DbSubnetGroup, "shop-postgres");
     let observed = state(&[
         observed(K::DbSubnetGroup, "shop-postgres", json!({})),
-        database(K::DbInstance, "shop-postgres", &[group.clone()]),
+        database(K::DbInstance, "shop-postgres", std::slice::from_ref(&group)),
     ]);
     let nothing = DesiredGraph::default();
     let retain = plan_of(&nothing, &observed, &Policy::default());
