@@ -866,3 +866,85 @@ async fn a_database_made_by_hand_is_a_conflict_until_adopted(pool: PgPool) {
     assert_eq!(db.backup_retention_period(), Some(7));
     assert_eq!(db.max_allocated_storage(), Some(100));
 }
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn an_aurora_console_change_is_corrected_and_retain_leaves_the_cluster(pool: PgPool) {
+    let w = World::start(pool).await;
+    let secret = w
+        .clients
+        .secrets
+        .create_secret()
+        .name("shop/db-password")
+        .secret_string("Pl4inText-pw")
+        .send()
+        .await
+        .unwrap();
+    let arn = secret.arn().unwrap().to_owned();
+    let aurora = "minCapacity: 0.5, maxCapacity: 4, readers: 1";
+    w.store(&aurora_spec(&w.network, &arn, "", aurora)).await;
+    w.reconcile_ready().await;
+    let create = &w.proxy.requests("CreateDBCluster", |_| true)[0].request;
+    assert_eq!(
+        create["MasterUserPassword"], "Pl4inText-pw",
+        "a plain secret is the password"
+    );
+
+    let backups = || async {
+        w.clients
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier("shop-postgres")
+            .send()
+            .await
+            .unwrap()
+            .db_clusters()[0]
+            .backup_retention_period()
+    };
+    w.clients
+        .rds
+        .modify_db_cluster()
+        .db_cluster_identifier("shop-postgres")
+        .backup_retention_period(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    w.reconcile_ready().await;
+    assert_eq!(backups().await, Some(7));
+
+    w.reconciler
+        .store
+        .mark_deleting("shop", None, "test")
+        .await
+        .unwrap();
+    let outcome = w.reconcile().await;
+    assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+    assert!(!w.rds_writes().iter().any(|op| op.starts_with("Delete")));
+    let cluster = w
+        .clients
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier("shop-postgres")
+        .send()
+        .await
+        .unwrap()
+        .db_clusters()[0]
+        .clone();
+    assert_eq!(cluster.status(), Some("available"));
+    assert_eq!(cluster.db_cluster_members().len(), 2);
+    let tags = w.tags(cluster.db_cluster_arn().unwrap()).await;
+    assert!(
+        !tags.iter().any(|(k, _)| k.starts_with("plumb:")),
+        "{tags:?}"
+    );
+    let events = w.reconciler.store.events("shop", 100).await.unwrap();
+    for kept in [
+        "db-cluster/shop-postgres",
+        "db-instance/shop-postgres-1",
+        "db-instance/shop-postgres-2",
+        "db-cluster-parameter-group/shop-postgres",
+        "db-subnet-group/shop-postgres",
+    ] {
+        assert!(events[0].message.contains(kept), "{}", events[0].message);
+    }
+}

@@ -33,10 +33,19 @@ pub(super) const BROKER: Rules = Rules {
     },
     normalize: normalize_broker,
     equivalent: version_satisfied,
-    deferred: &["hostInstanceType", "engineVersion"],
+    // Amazon MQ makes these at the next maintenance window whatever Plumb asks (only a
+    // reboot, which Plumb never does, brings them forward): not `deferred`, whose timing
+    // policy.applyImmediately would change, but said as their effect.
+    deferred: &[],
     disruptive: &[
-        ("hostInstanceType", "the broker restarts; brief outage"),
-        ("engineVersion", "the broker restarts; brief outage"),
+        (
+            "hostInstanceType",
+            "at the maintenance window; the broker restarts, brief outage",
+        ),
+        (
+            "engineVersion",
+            "at the maintenance window; the broker restarts, brief outage",
+        ),
     ],
     phase: broker_phase,
 };
