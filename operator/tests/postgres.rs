@@ -84,6 +84,24 @@ impl World {
         outcome
     }
 
+    /// Deletes the environment and reconciles until its teardown finished.
+    async fn delete_environment(&self) -> Outcome {
+        self.reconciler
+            .store
+            .mark_deleting("shop", None, "test")
+            .await
+            .unwrap();
+        let mut outcome = self.reconcile().await;
+        for _ in 0..5 {
+            if outcome.deleted {
+                break;
+            }
+            outcome = self.reconcile().await;
+        }
+        assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+        outcome
+    }
+
     /// Writes Plumb sent to RDS since the proxy last forgot.
     fn rds_writes(&self) -> Vec<String> {
         self.proxy
@@ -536,19 +554,7 @@ async fn deleting_under_retain_leaves_the_database_untagged_and_says_so(pool: Pg
     let w = World::start(pool).await;
     w.store(&instance_spec(&w.network, "", SMALL)).await;
     w.reconcile_ready().await;
-    w.reconciler
-        .store
-        .mark_deleting("shop", None, "test")
-        .await
-        .unwrap();
-    let mut outcome = w.reconcile().await;
-    for _ in 0..5 {
-        if outcome.deleted {
-            break;
-        }
-        outcome = w.reconcile().await;
-    }
-    assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+    w.delete_environment().await;
     assert!(!w.rds_writes().iter().any(|op| op.starts_with("Delete")));
 
     let db = w.instance("shop-postgres").await;
@@ -580,19 +586,7 @@ async fn deleting_under_delete_takes_a_final_snapshot_first(pool: PgPool) {
     w.store(&instance_spec(&w.network, "deletion: delete", SMALL))
         .await;
     w.reconcile_ready().await;
-    w.reconciler
-        .store
-        .mark_deleting("shop", None, "test")
-        .await
-        .unwrap();
-    let mut outcome = w.reconcile().await;
-    for _ in 0..5 {
-        if outcome.deleted {
-            break;
-        }
-        outcome = w.reconcile().await;
-    }
-    assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+    w.delete_environment().await;
     // Protection off only now, then the delete with a final snapshot.
     let writes = w.rds_writes();
     let protection_off = writes.iter().position(|op| op == "ModifyDBInstance");
@@ -786,19 +780,7 @@ async fn an_aurora_cluster_gets_every_field_its_readers_follow_the_spec(pool: Pg
 
     // Deleted with the environment: the instances first, then the cluster with a final
     // snapshot, then its groups.
-    w.reconciler
-        .store
-        .mark_deleting("shop", None, "test")
-        .await
-        .unwrap();
-    let mut outcome = w.reconcile().await;
-    for _ in 0..5 {
-        if outcome.deleted {
-            break;
-        }
-        outcome = w.reconcile().await;
-    }
-    assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+    w.delete_environment().await;
     let writes = w.rds_writes();
     let position = |op: &str| writes.iter().position(|w| w == op).unwrap();
     assert!(
@@ -912,13 +894,7 @@ async fn an_aurora_console_change_is_corrected_and_retain_leaves_the_cluster(poo
     w.reconcile_ready().await;
     assert_eq!(backups().await, Some(7));
 
-    w.reconciler
-        .store
-        .mark_deleting("shop", None, "test")
-        .await
-        .unwrap();
-    let outcome = w.reconcile().await;
-    assert!(outcome.deleted, "{}: {}", outcome.reason, outcome.message);
+    w.delete_environment().await;
     assert!(!w.rds_writes().iter().any(|op| op.starts_with("Delete")));
     let cluster = w
         .clients
