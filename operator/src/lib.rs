@@ -1,8 +1,10 @@
 //! Plumb's domain: the Environment model and its validation, derived AWS names, the
 //! Postgres store, reconciliation and the controller that runs it continuously.
 
+pub mod alerts;
 pub mod aws;
 pub mod controller;
+pub mod drift;
 pub mod engine;
 pub mod metrics;
 pub mod names;

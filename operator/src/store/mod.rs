@@ -5,12 +5,14 @@
 //! A write whose derived AWS names another environment holds is a [`StoreError::NameClaimed`].
 
 mod claims;
+pub(crate) mod drift;
 mod environments;
 mod events;
 mod selector;
 mod status;
 mod tokens;
 
+pub use drift::{DriftFilter, SweepCounts, ALERTS_CHANNEL};
 pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
 pub use selector::{LabelSelector, SelectorError};
