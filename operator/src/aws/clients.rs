@@ -92,6 +92,10 @@ pub struct Clients {
     pub mq: aws_sdk_mq::Client,
     /// Read only to fetch a password or token when a database, cache or broker is created.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// Publishes alerts.
+    pub sns: aws_sdk_sns::Client,
+    /// Reads the CloudTrail event queue.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 /// A role to assume, with the external id its trust policy may ask for.
@@ -161,6 +165,8 @@ pub(super) async fn build(
         elasticache: client!(aws_sdk_elasticache, Service::ElastiCache),
         mq: client!(aws_sdk_mq, Service::Mq),
         secrets: client!(aws_sdk_secretsmanager, Service::SecretsManager),
+        sns: client!(aws_sdk_sns, Service::Sns),
+        sqs: client!(aws_sdk_sqs, Service::Sqs),
     }
 }
 

@@ -36,6 +36,8 @@ pub enum Service {
     ElastiCache,
     Mq,
     SecretsManager,
+    Sns,
+    Sqs,
 }
 
 impl Service {
@@ -50,6 +52,8 @@ impl Service {
             Self::ElastiCache => "ElastiCache",
             Self::Mq => "mq",
             Self::SecretsManager => "Secrets Manager",
+            Self::Sns => "SNS",
+            Self::Sqs => "SQS",
         }
     }
 }
@@ -89,6 +93,8 @@ pub struct Rates {
     pub elasticache: Rate,
     pub mq: Rate,
     pub secrets: Rate,
+    pub sns: Rate,
+    pub sqs: Rate,
 }
 
 impl Rates {
@@ -102,6 +108,8 @@ impl Rates {
             Service::ElastiCache => self.elasticache,
             Service::Mq => self.mq,
             Service::SecretsManager => self.secrets,
+            Service::Sns => self.sns,
+            Service::Sqs => self.sqs,
         }
     }
 }
@@ -117,6 +125,8 @@ impl Default for Rates {
     ///   second per account; Plumb makes few and batches them.
     /// - Amazon MQ: ListBrokers and DescribeBroker at a few per second.
     /// - Secrets Manager: read only when a database, cache or broker is created.
+    /// - SNS: one Publish per alert; AWS allows hundreds per second.
+    /// - SQS: the CloudTrail event path's long polls and deletes.
     fn default() -> Self {
         Self {
             ecs: Rate::new(nz(15), nz(40)),
@@ -127,6 +137,8 @@ impl Default for Rates {
             elasticache: Rate::new(nz(5), nz(10)),
             mq: Rate::new(nz(4), nz(8)),
             secrets: Rate::new(nz(5), nz(5)),
+            sns: Rate::new(nz(20), nz(20)),
+            sqs: Rate::new(nz(20), nz(20)),
         }
     }
 }

@@ -67,6 +67,9 @@ pub async fn clients(answers: &Answers, counter: CallCounter) -> Clients {
         elasticache: answered!(aws_sdk_elasticache, real.elasticache, &answers.elasticache),
         mq: answered!(aws_sdk_mq, real.mq, &answers.mq),
         secrets: answered!(aws_sdk_secretsmanager, real.secrets, &answers.secrets),
+        // Not answered here: alerts and the event queue are tested against moto.
+        sns: real.sns,
+        sqs: real.sqs,
     }
 }
 
