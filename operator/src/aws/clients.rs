@@ -27,7 +27,7 @@ use super::limits::{Limits, Rates, Service};
 use super::retry::QuotaIsFinal;
 
 /// Session name of the assumed role, as it shows in CloudTrail.
-const SESSION_NAME: &str = "plumb";
+pub const SESSION_NAME: &str = "plumb";
 
 /// How Plumb reaches AWS, the same for every environment.
 #[derive(Debug, Clone)]
@@ -185,11 +185,20 @@ pub(super) fn https_client() -> SharedHttpClient {
     })
 }
 
-/// The account of Plumb's own credentials, from STS GetCallerIdentity (counted).
-pub(super) async fn own_account(
+/// Who Plumb's own credentials are, as STS GetCallerIdentity answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The user or assumed-role session: `arn:aws:sts::123456789012:assumed-role/plumb/task`.
+    pub arn: String,
+}
+
+/// Plumb's own identity, from STS GetCallerIdentity (counted).
+pub async fn caller_identity(
     config: &AwsConfig,
     counter: CallCounter,
-) -> Result<String, AwsError> {
+) -> Result<CallerIdentity, AwsError> {
     const STS: &str = "STS";
     const OPERATION: &str = "GetCallerIdentity";
     let base = base_config(config, "").await;
@@ -199,14 +208,20 @@ pub(super) async fn own_account(
             .build(),
     );
     let identity = sts.get_caller_identity().send().await.op(STS, OPERATION)?;
-    identity
+    let unreadable = |detail: &str| AwsError::Response {
+        service: STS,
+        operation: OPERATION,
+        detail: detail.to_owned(),
+    };
+    let account = identity
         .account
         .filter(|account| is_account_id(account))
-        .ok_or_else(|| AwsError::Response {
-            service: STS,
-            operation: OPERATION,
-            detail: "the answer names no 12-digit account".to_owned(),
-        })
+        .ok_or_else(|| unreadable("the answer names no 12-digit account"))?;
+    let arn = identity
+        .arn
+        .filter(|arn| !arn.is_empty())
+        .ok_or_else(|| unreadable("the answer names no ARN"))?;
+    Ok(CallerIdentity { account, arn })
 }
 
 async fn base_config(config: &AwsConfig, region: &str) -> SdkConfig {

@@ -24,6 +24,7 @@ mod rds;
 mod retry;
 mod secrets;
 mod snapshots;
+mod sqs;
 mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,11 +35,12 @@ use strum::VariantArray;
 pub use accounts::{is_account_id, parse_account_id, role_account};
 pub use adapter::{Cx, Write};
 pub use cache::ArnCache;
-pub use clients::{AwsConfig, Clients};
+pub use clients::{caller_identity, AwsConfig, CallerIdentity, Clients, SESSION_NAME};
 pub use counter::{CallCounter, CallKey, CallOutcome};
 pub use error::AwsError;
 pub use limits::{Budgeted, Limits, Rate, Rates, Service};
 pub use pool::{clients_for, Access, ClientPool, CAPACITY};
+pub use sqs::{EventQueue, QueueMessage};
 
 use crate::engine::graph::{TAG_ENVIRONMENT, TAG_MANAGED_BY};
 use crate::engine::{DesiredGraph, Observed, ObservedState, Owner, ResourceId, ResourceKind};

@@ -156,7 +156,10 @@ impl ClientPool {
     async fn own_account(&self) -> Result<&str, AwsError> {
         let account = self
             .own_account
-            .get_or_try_init(|| clients::own_account(&self.config, self.counter.clone()))
+            .get_or_try_init(|| async {
+                let caller = clients::caller_identity(&self.config, self.counter.clone()).await?;
+                Ok::<_, AwsError>(caller.account)
+            })
             .await?;
         Ok(account)
     }
