@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod aws;
+pub mod cloudtrail;
 pub mod controller;
 pub mod drift;
 pub mod engine;

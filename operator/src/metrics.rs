@@ -16,7 +16,10 @@ use prometheus::{
     TextEncoder,
 };
 
+use strum::VariantArray;
+
 use crate::aws::CallCounter;
+use crate::cloudtrail::Outcome;
 use crate::controller::{Queue, Step};
 use crate::store::{Store, StoreError};
 
@@ -32,6 +35,8 @@ pub struct Metrics {
 }
 
 struct Inner {
+    /// CloudTrail event messages by outcome.
+    events: IntCounterVec,
     /// What this replica counts itself.
     registry: Registry,
     /// What is read from the database when scraped.
@@ -112,6 +117,8 @@ impl Metrics {
         for collector in own {
             registry.register(collector)?;
         }
+        let events = events_counter()?;
+        registry.register(Box::new(events.clone()))?;
         let database = Registry::new();
         let read: [Box<dyn Collector>; 4] = [
             Box::new(queue_depth.clone()),
@@ -124,6 +131,7 @@ impl Metrics {
         }
         Ok(Self {
             inner: Arc::new(Inner {
+                events,
                 registry,
                 database,
                 database_up,
@@ -157,6 +165,14 @@ impl Metrics {
         if let Some(took) = took {
             self.inner.duration.observe(took.as_secs_f64());
         }
+    }
+
+    /// One CloudTrail event message handled (or dropped), by what became of it.
+    pub fn event(&self, outcome: Outcome) {
+        self.inner
+            .events
+            .with_label_values(&[outcome.as_str()])
+            .inc();
     }
 
     /// Counts a lease this replica holds until the returned guard is dropped.
@@ -198,6 +214,22 @@ impl Metrics {
         }
         Ok(())
     }
+}
+
+/// `plumb_events_total{outcome}`, every outcome present from the start (at 0).
+fn events_counter() -> Result<IntCounterVec, prometheus::Error> {
+    let events = IntCounterVec::new(
+        Opts::new(
+            "plumb_events_total",
+            "CloudTrail event messages read from the queue, by outcome (matched, own, \
+             aws-service, read-only, foreign, ignored, unparseable, failed).",
+        ),
+        &["outcome"],
+    )?;
+    for outcome in Outcome::VARIANTS {
+        events.with_label_values(&[outcome.as_str()]);
+    }
+    Ok(events)
 }
 
 /// One lease in `plumb_leases_held`, for as long as it lives.
@@ -315,5 +347,26 @@ mod tests {
         drop(held);
         let text = encode(&metrics.inner.registry.gather());
         assert!(text.lines().any(|l| l == "plumb_leases_held 0"), "{text}");
+    }
+
+    #[test]
+    fn events_are_counted_by_outcome_each_outcome_shown_from_the_start() {
+        let metrics = Metrics::new(CallCounter::new()).expect("valid metrics");
+        metrics.event(Outcome::Matched);
+        metrics.event(Outcome::Matched);
+        metrics.event(Outcome::AwsService);
+        let text = encode(&metrics.inner.registry.gather());
+        for line in [
+            "plumb_events_total{outcome=\"matched\"} 2",
+            "plumb_events_total{outcome=\"aws-service\"} 1",
+            "plumb_events_total{outcome=\"own\"} 0",
+            "plumb_events_total{outcome=\"read-only\"} 0",
+            "plumb_events_total{outcome=\"foreign\"} 0",
+            "plumb_events_total{outcome=\"ignored\"} 0",
+            "plumb_events_total{outcome=\"unparseable\"} 0",
+            "plumb_events_total{outcome=\"failed\"} 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! exactly that version; a stale one is a [`StoreError::Conflict`], never a silent overwrite.
 //! A write whose derived AWS names another environment holds is a [`StoreError::NameClaimed`].
 
+mod actors;
 mod claims;
 pub(crate) mod drift;
 mod environments;
