@@ -3,6 +3,7 @@
 
 mod client;
 mod describe;
+mod events;
 mod files;
 mod plan;
 mod resources;
@@ -76,6 +77,8 @@ pub struct DbArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub db: DbArgs,
+    #[command(flatten)]
+    pub events: events::EventsArgs,
     /// Address to listen on (port 0 picks a free port; the address is printed on stdout).
     #[arg(long, env = "PLUMB_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,

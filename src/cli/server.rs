@@ -12,7 +12,7 @@ use plumb_operator::store::Store;
 use plumb_operator::validate::external_id_problem;
 use tokio_util::sync::CancellationToken;
 
-use super::{DbArgs, ServeArgs, TokenCreateArgs};
+use super::{events, DbArgs, ServeArgs, TokenCreateArgs};
 
 async fn connect(db: &DbArgs, max_connections: u32) -> anyhow::Result<Store> {
     Store::connect(&db.database_url, max_connections)
@@ -41,6 +41,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let events = events::start(args.events, &reconciler, metrics.clone(), shutdown.clone());
     let controller = args.controller.then(|| {
         let config = ControllerConfig {
             workers: usize::from(args.workers),
@@ -57,6 +58,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let served = app.run(shutdown.clone()).await;
     // The HTTP server may stop on its own (an accept error): stop the controller too.
     shutdown.cancel();
+    if let Some(events) = events {
+        events
+            .await
+            .context("the CloudTrail event path stopped abnormally")?;
+    }
     if let Some(controller) = controller {
         controller
             .await
