@@ -30,6 +30,25 @@ pub(crate) const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
+/// Error codes of AWS itself failing (its 5xx answers) or of credentials it no longer
+/// accepts: the environment is degraded until they stop.
+pub(crate) const OUTAGE_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalServiceErrorException",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+];
+
 /// Error codes that mean an account quota is reached.
 pub(crate) const QUOTA_CODES: &[&str] = &["LimitExceededException"];
 
@@ -180,6 +199,17 @@ impl AwsError {
             | Self::Dispatch { .. }
             | Self::Response { .. }
             | Self::Unresolved { .. } => false,
+        }
+    }
+
+    /// True when AWS itself failed rather than refused: throttled past the retries, timed
+    /// out, unreachable, a 5xx answer, or credentials it no longer accepts. One `degraded`
+    /// alert per environment says so, not one per resource.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Throttled { .. } | Self::Timeout { .. } | Self::Dispatch { .. } => true,
+            Self::Service { .. } => self.has_code(OUTAGE_CODES),
+            _ => false,
         }
     }
 
