@@ -3,6 +3,8 @@
 //! back, a spec change resolves it, a flap is one episode, and the alert outbox holds one
 //! `opened` and one `resolved` per episode.
 
+#[path = "support/proxy.rs"]
+mod proxy;
 mod support;
 
 use std::time::Duration;
@@ -13,6 +15,7 @@ use plumb_operator::drift::{DriftRecord, DriftState, Resolution};
 use plumb_operator::reconcile::{Outcome, Reconciler};
 use plumb_operator::spec::{parse_document, Environment, Format};
 use plumb_operator::store::{DriftFilter, Store};
+use proxy::{Fault, Proxy};
 use sqlx::{PgPool, Row};
 use support::{network, Moto, Network};
 
@@ -394,4 +397,164 @@ async fn a_resource_deleted_out_of_band_is_drift_and_a_deleted_environment_close
         all.iter().all(|r| r.resolution == Some(Resolution::Gone)),
         "{all:?}"
     );
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn accepting_makes_the_console_value_the_spec_and_closes_the_episode(pool: PgPool) {
+    use plumb_operator::drift::accept::{accept, AcceptError, AcceptFailure};
+    let w = World::start(pool, Duration::from_secs(3600)).await;
+    w.store(&shop(&w.network, "report", 1)).await;
+    w.reconcile().await;
+    w.set_count("shop-worker", 4).await;
+    w.reconcile().await;
+    let before = w.reconciler.store.get("shop").await.unwrap();
+
+    let store = &w.reconciler.store;
+    let config = w.reconciler.alerts();
+    let nothing = accept(
+        store,
+        config,
+        "shop",
+        "ecs-service/shop-api",
+        "desiredCount",
+        "alice",
+    )
+    .await;
+    assert!(
+        matches!(nothing, Err(AcceptFailure::NoDrift { .. })),
+        "{nothing:?}"
+    );
+
+    let stored = accept(
+        store,
+        config,
+        "shop",
+        "ecs-service/shop-worker",
+        "desiredCount",
+        "alice",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        stored.metadata.generation,
+        before.metadata.generation.map(|g| g + 1)
+    );
+    assert_eq!(
+        stored.spec.ecs.as_ref().unwrap().services["worker"].desired_count,
+        4
+    );
+    let all = w.records(None).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].resolution, Some(Resolution::Accepted));
+    // Announced at once: accepting is final, there is no flap to wait for.
+    assert_eq!(
+        w.alerts().await,
+        [
+            ("opened".into(), "ecs-service".into(), false, true),
+            ("resolved".into(), "ecs-service".into(), false, true),
+        ]
+    );
+    let events = store.events("shop", 5).await.unwrap();
+    assert_eq!(events[0].action, "DriftAccepted");
+    assert_eq!(events[0].actor, "alice");
+
+    // The next reconcile finds the spec met, and writes nothing.
+    w.reconciler.counter.reset();
+    let outcome = w.reconcile().await;
+    assert_eq!(outcome.reason, "Reconciled", "{}", outcome.message);
+    assert_eq!(w.reconciler.counter.writes(), 0);
+    assert_eq!(w.count("shop-worker").await, 4);
+
+    // A resource deleted out of band cannot be accepted.
+    w.clients
+        .ecs
+        .delete_service()
+        .cluster("shop-cluster")
+        .service("shop-worker")
+        .force(true)
+        .send()
+        .await
+        .unwrap();
+    w.reconcile().await;
+    let gone = accept(
+        store,
+        config,
+        "shop",
+        "ecs-service/shop-worker",
+        "exists",
+        "alice",
+    )
+    .await;
+    assert!(
+        matches!(gone, Err(AcceptFailure::Refused(AcceptError::Gone(_)))),
+        "{gone:?}"
+    );
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn when_aws_fails_drift_is_unknown_and_the_environment_degraded_once(pool: PgPool) {
+    let moto = Moto::start().await;
+    let net = network(&moto).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let alerts = AlertConfig {
+        quiet_period: Duration::ZERO,
+        ..AlertConfig::default()
+    };
+    let store = Store::from_pool(pool.clone());
+    let reconciler =
+        Reconciler::new(store.clone(), proxy.aws_config(), CallCounter::new()).with_alerts(alerts);
+    let mut env = shop(&net, "report", 1);
+    env.metadata.resource_version = None;
+    store.apply(&env, "test").await.unwrap();
+    reconciler.reconcile("shop").await.unwrap();
+
+    // ECS answers 500 to every describe, three reconciles in a row.
+    proxy.drop_answers("DescribeServices", 1000, Fault::ServerError, |_| true);
+    for _ in 0..3 {
+        let failed = reconciler.reconcile("shop").await;
+        assert!(failed.is_err(), "{failed:?}");
+    }
+    let env = store.get("shop").await.unwrap();
+    let drifted = env
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Drifted")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (drifted.status.as_str(), drifted.reason.as_str()),
+        ("Unknown", "NotCompared"),
+        "never in sync when Plumb could not look"
+    );
+    let states = |rows: Vec<sqlx::postgres::PgRow>| -> Vec<String> {
+        rows.iter().map(|r| r.get::<String, _>("state")).collect()
+    };
+    let rows = sqlx::query("SELECT state FROM alert_outbox WHERE environment = 'shop' ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(states(rows), ["degraded"], "one alert, not one per failure");
+
+    // AWS answers again: recovered, once.
+    proxy.stop_drops();
+    for _ in 0..2 {
+        reconciler.reconcile("shop").await.unwrap();
+    }
+    let rows = sqlx::query("SELECT state FROM alert_outbox WHERE environment = 'shop' ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(states(rows), ["degraded", "recovered"]);
+    let env = store.get("shop").await.unwrap();
+    let drifted = env
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Drifted")
+        .unwrap();
+    assert_eq!(drifted.status, "False");
 }

@@ -208,7 +208,7 @@ impl AwsError {
     pub fn is_outage(&self) -> bool {
         match self {
             Self::Throttled { .. } | Self::Timeout { .. } | Self::Dispatch { .. } => true,
-            Self::Service { .. } => self.has_code(OUTAGE_CODES),
+            Self::Service { code, .. } => self.has_code(OUTAGE_CODES) || code.starts_with("Http5"),
             _ => false,
         }
     }
@@ -239,7 +239,13 @@ impl AwsError {
         let detail = || DisplayErrorContext(&err).to_string();
         match &err {
             SdkError::ServiceError(ctx) => {
-                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+                let status = ctx.raw().status().as_u16();
+                // A 5xx without a code (a load balancer's answer) is still AWS failing.
+                let code = match ctx.err().code() {
+                    Some(code) => code.to_owned(),
+                    None if status >= 500 => format!("Http{status}"),
+                    None => "Unknown".to_owned(),
+                };
                 let message = ctx.err().message().unwrap_or_default().to_owned();
                 let throttled =
                     ctx.raw().status().as_u16() == 429 || THROTTLING_CODES.contains(&code.as_str());
