@@ -715,6 +715,133 @@ async fn the_controller_keeps_an_environment_true_without_being_asked() {
     db.drop_now().await;
 }
 
+#[tokio::test]
+async fn drift_is_listed_described_and_accepted_through_the_real_binary() {
+    let moto = support::Moto::start().await;
+    let net = support::network(&moto).await;
+    let db = Database::create().await;
+    let editor = token(&db.url, "editor");
+    let viewer = token(&db.url, "viewer");
+    let server = serve_on_moto(&db.url, &moto, &["--workers", "1"]);
+
+    let dir = scratch_dir();
+    let file = dir.join("shop.yaml");
+    let spec = shop_on(&net, "registry.example.com/api:1", 4).replace(
+        "  region: us-east-1\n",
+        "  region: us-east-1\n  policy:\n    drift: report\n    resyncSeconds: 10\n",
+    );
+    std::fs::write(&file, spec).unwrap();
+    let applied = plumb(
+        &server,
+        &editor,
+        &["apply", "-f", file.to_str().unwrap(), "--wait"],
+    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let none = stdout(&plumb(&server, &viewer, &["drift", "shop"]));
+    assert!(none.contains("(none)"), "{none}");
+
+    // Changed in the console; under report Plumb records it within a resync and leaves it.
+    let clients = moto.clients().await;
+    clients
+        .ecs
+        .update_service()
+        .cluster("shop-cluster")
+        .service("shop-worker")
+        .desired_count(3)
+        .send()
+        .await
+        .unwrap();
+    let minute = std::time::Duration::from_secs(60);
+    eventually(minute, "the drift is listed", || {
+        let table = stdout(&plumb(&server, &viewer, &["drift", "shop"]));
+        table.lines().any(|l| {
+            l.contains("ecs-service/shop-worker")
+                && l.contains("desiredCount")
+                && l.contains("1 → 3")
+        })
+    })
+    .await;
+    let everywhere = stdout(&plumb(&server, &viewer, &["drift"]));
+    assert!(everywhere.contains("ENVIRONMENT"), "{everywhere}");
+    assert!(
+        everywhere.lines().any(|l| l.starts_with("  shop ")),
+        "{everywhere}"
+    );
+    let described = stdout(&plumb(&server, &viewer, &["describe", "shop"]));
+    assert!(described.contains("Open drift:"), "{described}");
+    assert!(described.contains("DriftFound"), "{described}");
+    eventually(minute, "Ready says Drifted", || {
+        let json = get_json(&server, &editor, "shop");
+        ready(&json)["reason"] == "Drifted"
+    })
+    .await;
+
+    // A viewer may not accept; an editor keeps the console's value.
+    let refused = plumb(
+        &server,
+        &viewer,
+        &[
+            "drift",
+            "accept",
+            "shop",
+            "ecs-service/shop-worker",
+            "desiredCount",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("403") || stderr(&refused).contains("may not"),
+        "{}",
+        stderr(&refused)
+    );
+    let accepted = plumb(
+        &server,
+        &editor,
+        &[
+            "drift",
+            "accept",
+            "shop",
+            "ecs-service/shop-worker",
+            "desiredCount",
+        ],
+    );
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
+    assert!(
+        stdout(&accepted).contains("generation 2"),
+        "{}",
+        stdout(&accepted)
+    );
+    let json = get_json(&server, &editor, "shop");
+    assert_eq!(json["spec"]["ecs"]["services"]["worker"]["desiredCount"], 3);
+    let resolved = stdout(&plumb(
+        &server,
+        &viewer,
+        &["drift", "shop", "--state", "resolved"],
+    ));
+    assert!(resolved.contains("accepted"), "{resolved}");
+    let again = plumb(
+        &server,
+        &editor,
+        &[
+            "drift",
+            "accept",
+            "shop",
+            "ecs-service/shop-worker",
+            "desiredCount",
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("no open drift"),
+        "{}",
+        stderr(&again)
+    );
+
+    assert!(server.stop().success());
+    std::fs::remove_dir_all(dir).ok();
+    db.drop_now().await;
+}
+
 /// `GET /metrics`, parsed as Prometheus parses it.
 async fn scrape(server: &Server) -> prometheus_parse::Scrape {
     let answer = reqwest::get(format!("{}/metrics", server.url))

@@ -77,7 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for EnvName {
 }
 
 /// Query parameters, with a JSON error naming the bad parameter.
-pub struct Params<T>(T);
+pub struct Params<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;

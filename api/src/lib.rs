@@ -3,6 +3,7 @@
 
 mod auth;
 mod body;
+pub mod drift;
 pub mod environments;
 pub mod error;
 mod health;
@@ -66,7 +67,7 @@ impl AppState {
     pub fn new(store: Store, config: ApiConfig, aws: AwsConfig) -> Result<Self, prometheus::Error> {
         let calls = CallCounter::new();
         let metrics = Metrics::new(calls.clone())?;
-        let reconciler = Reconciler::new(store.clone(), aws, calls);
+        let reconciler = Reconciler::new(store.clone(), aws, calls).with_metrics(metrics.clone());
         Ok(Self {
             store,
             config: Arc::new(config),
@@ -87,6 +88,7 @@ impl AppState {
     security(("bearer" = [])),
     tags(
         (name = "environments", description = "Declared environments"),
+        (name = "drift", description = "Differences from the spec since Plumb applied it"),
         (name = "health", description = "Liveness and readiness")
     )
 )]
@@ -116,6 +118,9 @@ fn routes() -> OpenApiRouter<AppState> {
             environments::delete
         ))
         .routes(routes!(environments::events))
+        .routes(routes!(drift::list))
+        .routes(routes!(drift::environment))
+        .routes(routes!(drift::accept))
         .routes(routes!(reconcile::plan))
         .routes(routes!(reconcile::reconcile))
         .routes(routes!(health::healthz))

@@ -821,6 +821,9 @@ async fn health_fallbacks_and_openapi(pool: PgPool) {
         ("/api/v1/environments/{name}/events", vec!["get"]),
         ("/api/v1/environments/{name}/plan", vec!["post"]),
         ("/api/v1/environments/{name}/reconcile", vec!["post"]),
+        ("/api/v1/drift", vec!["get"]),
+        ("/api/v1/environments/{name}/drift", vec!["get"]),
+        ("/api/v1/environments/{name}/drift/accept", vec!["post"]),
         ("/healthz", vec!["get"]),
         ("/readyz", vec!["get"]),
         ("/metrics", vec!["get"]),
@@ -879,4 +882,51 @@ async fn metrics_answer_without_the_database_and_say_so(pool: PgPool) {
     assert!(!text.contains("plumb_queue_depth"), "{text}");
     assert!(!text.contains("plumb_environments"), "{text}");
     assert!(text.contains("plumb_leases_held 0"), "{text}");
+}
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn drift_queries_and_accept_refuse_bad_input_naming_the_field(pool: PgPool) {
+    let api = Api::start(pool).await;
+    let get = |path: &str| api.request(Method::GET, path).send();
+    let bad = get("/api/v1/drift?state=maybe").await.unwrap();
+    let error = expect(bad, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_eq!(error["fields"][0]["field"], "state", "{error}");
+    let bad = get("/api/v1/drift?limit=0").await.unwrap();
+    let error = expect(bad, StatusCode::BAD_REQUEST, "bad_request").await;
+    assert_eq!(error["fields"][0]["field"], "limit", "{error}");
+    let bad = get("/api/v1/drift?colour=blue").await.unwrap();
+    expect(bad, StatusCode::BAD_REQUEST, "bad_request").await;
+    let none = get("/api/v1/environments/nowhere/drift").await.unwrap();
+    expect(none, StatusCode::NOT_FOUND, "not_found").await;
+    let all = get("/api/v1/drift?state=open").await.unwrap();
+    assert_eq!(all.status(), StatusCode::OK);
+    assert_eq!(body(all).await, json!([]));
+
+    assert_eq!(api.put(&env("shop")).await.status(), StatusCode::CREATED);
+    let empty = get("/api/v1/environments/shop/drift").await.unwrap();
+    assert_eq!(body(empty).await, json!([]));
+    let accept = |body: &'static str| {
+        api.request(Method::POST, "/api/v1/environments/shop/drift/accept")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let malformed = accept("{").await.unwrap();
+    expect(malformed, StatusCode::BAD_REQUEST, "bad_request").await;
+    let unknown = accept(r#"{"resource": "x", "field": "y", "extra": 1}"#)
+        .await
+        .unwrap();
+    expect(unknown, StatusCode::BAD_REQUEST, "bad_request").await;
+    let missing = accept(r#"{"resource": "ecs-service/shop-api"}"#)
+        .await
+        .unwrap();
+    expect(missing, StatusCode::BAD_REQUEST, "bad_request").await;
+    let nothing = accept(r#"{"resource": "ecs-service/shop-api", "field": "desiredCount"}"#)
+        .await
+        .unwrap();
+    let error = expect(nothing, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(
+        error["message"].as_str().unwrap().contains("no open drift"),
+        "{error}"
+    );
 }

@@ -69,6 +69,8 @@ enum Body {
     /// A new environment, as JSON.
     NewEnvironment,
     MergePatch,
+    /// A drift to accept.
+    Accept,
     /// Not JSON at all.
     Malformed,
 }
@@ -111,6 +113,10 @@ fn routes() -> Vec<Route> {
         row("plan the stored spec", Method::POST, plan, Empty, Needs::Viewer, 502),
         row("plan a spec in the body", Method::POST, plan, Environment, Needs::Editor, 502),
         row("plan a malformed body", Method::POST, plan, Malformed, Needs::Editor, 400),
+        row("drift", Method::GET, "/api/v1/drift", Empty, Needs::Viewer, 200),
+        row("environment drift", Method::GET, "/api/v1/environments/{env}/drift", Empty, Needs::Viewer, 200),
+        // The environment has no drift to accept.
+        row("accept drift", Method::POST, "/api/v1/environments/{env}/drift/accept", Accept, Needs::Editor, 404),
         row("reconcile", Method::POST, "/api/v1/environments/{env}/reconcile", Empty, Needs::Editor, 202),
         row("delete", Method::DELETE, env, Empty, Needs::Editor, 202),
         row("healthz", Method::GET, "/healthz", Empty, Needs::Nothing, 200),
@@ -197,6 +203,9 @@ fn with_body(request: RequestBuilder, body: Body, caller: Caller) -> RequestBuil
         Body::MergePatch => request
             .header("content-type", "application/merge-patch+json")
             .body(r#"{"metadata":{"labels":{"tier":"gold"}}}"#),
+        Body::Accept => {
+            request.json(&json!({"resource": "ecs-service/x", "field": "desiredCount"}))
+        }
         Body::Malformed => request.header("content-type", "application/json").body("{"),
     }
 }

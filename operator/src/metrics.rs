@@ -21,7 +21,10 @@ use strum::VariantArray;
 use crate::aws::CallCounter;
 use crate::cloudtrail::Outcome;
 use crate::controller::{Queue, Step};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SweepCounts};
+
+/// Seconds from an out-of-band change (its CloudTrail event time) to its drift record.
+const DETECTION_BUCKETS: &[f64] = &[1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0];
 
 /// Reconcile durations, in seconds: from a no-op sweep to a long teardown.
 const DURATION_BUCKETS: &[f64] = &[
@@ -49,6 +52,9 @@ struct Inner {
     queue_oldest_due: Gauge,
     queue_leased: IntGauge,
     environments: IntGaugeVec,
+    drift_episodes: IntCounterVec,
+    drift_detection: Histogram,
+    drift_open: IntGaugeVec,
     /// One scrape at a time sets the gauges read from the database.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -102,12 +108,36 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let drift_episodes = IntCounterVec::new(
+            Opts::new(
+                "plumb_drift_episodes_total",
+                "Drifted fields by what happened to their record (opened, resolved, flapped: \
+                 came back within the alert quiet period).",
+            ),
+            &["event"],
+        )?;
+        let drift_detection = Histogram::with_opts(
+            HistogramOpts::new(
+                "plumb_drift_detection_seconds",
+                "Time from an out-of-band change (its CloudTrail event) to its drift record.",
+            )
+            .buckets(DETECTION_BUCKETS.to_vec()),
+        )?;
+        let drift_open = IntGaugeVec::new(
+            Opts::new(
+                "plumb_drift_open",
+                "Open drift records by environment and resource kind.",
+            ),
+            &["environment", "kind"],
+        )?;
         let database_up = IntGauge::new(
             "plumb_database_up",
             "1 when this scrape could read the queue and the environments from Postgres.",
         )?;
         let registry = Registry::new();
-        let own: [Box<dyn Collector>; 5] = [
+        let own: [Box<dyn Collector>; 7] = [
+            Box::new(drift_episodes.clone()),
+            Box::new(drift_detection.clone()),
             Box::new(reconciles.clone()),
             Box::new(duration.clone()),
             Box::new(leases_held.clone()),
@@ -120,7 +150,8 @@ impl Metrics {
         let events = events_counter()?;
         registry.register(Box::new(events.clone()))?;
         let database = Registry::new();
-        let read: [Box<dyn Collector>; 4] = [
+        let read: [Box<dyn Collector>; 5] = [
+            Box::new(drift_open.clone()),
             Box::new(queue_depth.clone()),
             Box::new(queue_oldest_due.clone()),
             Box::new(queue_leased.clone()),
@@ -142,6 +173,9 @@ impl Metrics {
                 queue_oldest_due,
                 queue_leased,
                 environments,
+                drift_episodes,
+                drift_detection,
+                drift_open,
                 scrape: tokio::sync::Mutex::new(()),
             }),
         })
@@ -175,6 +209,21 @@ impl Metrics {
             .inc();
     }
 
+    /// What one reconcile's drift did.
+    pub fn drift_swept(&self, counts: &SweepCounts) {
+        let episodes = &self.inner.drift_episodes;
+        for (event, n) in [
+            ("opened", counts.opened),
+            ("resolved", counts.resolved),
+            ("flapped", counts.flapped),
+        ] {
+            episodes.with_label_values(&[event]).inc_by(n as u64);
+        }
+        for seconds in &counts.detected_after {
+            self.inner.drift_detection.observe(*seconds);
+        }
+    }
+
     /// Counts a lease this replica holds until the returned guard is dropped.
     pub fn lease_held(&self) -> HeldLease {
         self.inner.leases_held.inc();
@@ -204,6 +253,14 @@ impl Metrics {
             .queue_oldest_due
             .set(queue.oldest_due.as_secs_f64());
         self.inner.queue_leased.set(queue.leased);
+        let open = store.open_drift_counts().await?;
+        self.inner.drift_open.reset();
+        for (environment, kind, count) in open {
+            self.inner
+                .drift_open
+                .with_label_values(&[environment.as_str(), kind.as_str()])
+                .set(count);
+        }
         let reasons = store.ready_reasons().await?;
         self.inner.environments.reset();
         for (reason, count) in reasons {

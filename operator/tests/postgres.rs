@@ -387,7 +387,7 @@ async fn a_console_change_is_corrected_or_only_reported(pool: PgPool) {
     drift().await;
     w.proxy.forget();
     let outcome = w.reconcile_ready().await;
-    assert_eq!(outcome.reason, "DriftReported", "{}", outcome.message);
+    assert_eq!(outcome.reason, "Drifted", "{}", outcome.message);
     assert!(outcome.message.contains("db-instance/shop-postgres"));
     assert_eq!(w.rds_writes(), Vec::<String>::new());
     assert_eq!(

@@ -305,7 +305,7 @@ async fn a_console_change_to_the_broker_is_corrected_or_only_reported(pool: PgPo
     drift().await;
     w.proxy.forget();
     let outcome = w.reconcile_ready().await;
-    assert_eq!(outcome.reason, "DriftReported", "{}", outcome.message);
+    assert_eq!(outcome.reason, "Drifted", "{}", outcome.message);
     assert!(outcome.message.contains("mq-broker/shop-rabbitmq"));
     assert_eq!(w.writes(), Vec::<String>::new());
     assert_eq!(

@@ -389,7 +389,7 @@ async fn a_console_change_to_the_group_is_corrected_or_only_reported(pool: PgPoo
     drift().await;
     w.proxy.forget();
     let outcome = w.reconcile_ready().await;
-    assert_eq!(outcome.reason, "DriftReported", "{}", outcome.message);
+    assert_eq!(outcome.reason, "Drifted", "{}", outcome.message);
     assert!(outcome.message.contains("replication-group/shop-redis"));
     assert_eq!(w.writes(), Vec::<String>::new());
     assert_eq!(w.group().await.snapshot_retention_limit(), Some(1));

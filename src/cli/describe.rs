@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use chrono::Utc;
+use plumb_operator::drift::DriftRecord;
 use plumb_operator::spec::Environment;
 use reqwest::Method;
 
@@ -15,6 +16,11 @@ pub async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     let url = client.url(&["api", "v1", "environments", &args.name], &[])?;
     let env: Environment = client.send(Method::GET, url, None).await?.json().await?;
     let events = events(&client, &args.name, args.events).await?;
+    let url = client.url(
+        &["api", "v1", "environments", &args.name, "drift"],
+        &[("state", "open")],
+    )?;
+    let drift: Vec<DriftRecord> = client.send(Method::GET, url, None).await?.json().await?;
     let meta = &env.metadata;
     let status = env.status.clone().unwrap_or_default();
     println!("Name:        {}", meta.name);
@@ -73,6 +79,9 @@ pub async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     });
     table(&["KIND", "NAME", "PHASE", "ARN"], rows);
 
+    println!("\nOpen drift:");
+    super::drift::print_table(&drift, false);
+
     println!("\nEvents:");
     let now = Utc::now();
     let rows = events.iter().rev().map(|e| {
@@ -89,7 +98,7 @@ pub async fn describe(args: DescribeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Left-aligned columns under a header, indented; `(none)` when there are no rows.
-fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
+pub(super) fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) {
     let rows: Vec<Vec<String>> = rows.collect();
     if rows.is_empty() {
         println!("  (none)");

@@ -3,6 +3,7 @@
 
 mod client;
 mod describe;
+mod drift;
 mod events;
 mod files;
 mod plan;
@@ -59,6 +60,8 @@ enum Command {
     Describe(DescribeArgs),
     /// Request deletion of an environment.
     Delete(DeleteArgs),
+    /// Open drift as a table, or `drift accept` to keep a console change.
+    Drift(DriftArgs),
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +228,46 @@ pub struct DeleteArgs {
 }
 
 /// An AWS account id, or nothing (an empty list, a trailing comma).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Only this environment's drift (every environment's when left out).
+    pub name: Option<String>,
+    /// Which records: open ones (default), resolved ones, or all.
+    #[arg(long, value_enum, default_value_t = DriftStateArg::Open)]
+    pub state: DriftStateArg,
+    #[command(subcommand)]
+    pub command: Option<DriftCommand>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DriftStateArg {
+    Open,
+    Resolved,
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriftCommand {
+    /// Take the observed value of an open drift into the spec (a new generation); the
+    /// record resolves as accepted. Needs an editor token.
+    Accept(DriftAcceptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftAcceptArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// The environment.
+    pub name: String,
+    /// `kind/name` as `plumb drift` shows it, e.g. `ecs-service/shop-worker`.
+    pub resource: String,
+    /// The field as `plumb drift` shows it, e.g. `desiredCount`.
+    pub field: String,
+}
+
 fn account_id(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         Ok(String::new())
@@ -254,5 +297,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => resources::get(args).await,
         Command::Describe(args) => describe::describe(args).await,
         Command::Delete(args) => resources::delete(args).await,
+        Command::Drift(args) => drift::drift(args).await,
     }
 }

@@ -30,6 +30,25 @@ pub(crate) const THROTTLING_CODES: &[&str] = &[
     "EC2ThrottledException",
 ];
 
+/// Error codes of AWS itself failing (its 5xx answers) or of credentials it no longer
+/// accepts: the environment is degraded until they stop.
+pub(crate) const OUTAGE_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalServiceErrorException",
+    "ServerException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+];
+
 /// Error codes that mean an account quota is reached.
 pub(crate) const QUOTA_CODES: &[&str] = &["LimitExceededException"];
 
@@ -183,6 +202,17 @@ impl AwsError {
         }
     }
 
+    /// True when AWS itself failed rather than refused: throttled past the retries, timed
+    /// out, unreachable, a 5xx answer, or credentials it no longer accepts. One `degraded`
+    /// alert per environment says so, not one per resource.
+    pub fn is_outage(&self) -> bool {
+        match self {
+            Self::Throttled { .. } | Self::Timeout { .. } | Self::Dispatch { .. } => true,
+            Self::Service { code, .. } => self.has_code(OUTAGE_CODES) || code.starts_with("Http5"),
+            _ => false,
+        }
+    }
+
     /// The AWS error code, when AWS answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -209,7 +239,13 @@ impl AwsError {
         let detail = || DisplayErrorContext(&err).to_string();
         match &err {
             SdkError::ServiceError(ctx) => {
-                let code = ctx.err().code().unwrap_or("Unknown").to_owned();
+                let status = ctx.raw().status().as_u16();
+                // A 5xx without a code (a load balancer's answer) is still AWS failing.
+                let code = match ctx.err().code() {
+                    Some(code) => code.to_owned(),
+                    None if status >= 500 => format!("Http{status}"),
+                    None => "Unknown".to_owned(),
+                };
                 let message = ctx.err().message().unwrap_or_default().to_owned();
                 let throttled =
                     ctx.raw().status().as_u16() == 429 || THROTTLING_CODES.contains(&code.as_str());

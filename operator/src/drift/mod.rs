@@ -13,9 +13,11 @@
 //! observed value was taken into the spec). [`track`] decides these per sweep; the store
 //! writes them, with their alerts, in one transaction.
 
+pub mod accept;
+pub mod classify;
 pub mod track;
 
-pub use track::{track, Finding, RecordRef, Sweep, Tracked};
+pub use track::{track, Finding, OpenRecord, PendingResolve, RecordRef, Sweep, Tracked};
 
 use std::collections::BTreeMap;
 
@@ -122,7 +124,7 @@ impl DriftState {
 }
 
 /// One drifted field of one resource, over one episode.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DriftRecord {
     pub id: i64,

@@ -256,3 +256,7 @@ fn resolved(out: &mut Tracked, handle: RecordRef, finding: &Finding, how: Resolu
         .or_default()
         .push((handle, finding.clone(), how));
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

@@ -130,8 +130,9 @@ fn is_scheduled(kind: ResourceKind, change: &FieldChange, observed: &Observed) -
     same(kind, &change.field, want, pending)
 }
 
-/// Whether `got` (as AWS reports it) satisfies `want`, after normalising both.
-fn same(kind: ResourceKind, field: &str, want: &Value, got: &Value) -> bool {
+/// Whether `got` (as AWS reports it, or as Plumb applied it) satisfies `want`, after
+/// normalising both.
+pub fn same(kind: ResourceKind, field: &str, want: &Value, got: &Value) -> bool {
     let rules = kind.rules();
     let want = normalize_with(rules, field, want);
     let got = normalize_with(rules, field, got);

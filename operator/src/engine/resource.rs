@@ -169,6 +169,9 @@ pub struct Desired {
     /// Tags every managed resource carries (`plumb:environment`, `plumb:managed-by`, and the
     /// spec's). Applied at creation (and on adoption); not compared.
     pub tags: BTreeMap<String, String>,
+    /// Where the spec sets each field and reference (`ecs.services.api.desiredCount`), for
+    /// drift records and `plumb drift accept`.
+    pub paths: BTreeMap<String, String>,
 }
 
 impl Desired {
@@ -181,6 +184,7 @@ impl Desired {
             create_only: Fields::new(),
             references: BTreeMap::new(),
             tags: BTreeMap::new(),
+            paths: BTreeMap::new(),
         }
     }
 }

@@ -32,8 +32,6 @@ pub(super) struct Run {
     pub after: ObservedState,
     /// The write that failed (the run stops there).
     pub failure: Option<Failure>,
-    /// Writes left undone because the policy only reports drift.
-    pub drifted: Vec<String>,
 }
 
 /// A write AWS refused.
@@ -42,6 +40,8 @@ pub(super) struct Failure {
     pub message: String,
     /// Retrying soon cannot help (see [`AwsError::is_permanent`]).
     pub permanent: bool,
+    /// AWS itself failed (see [`AwsError::is_outage`]).
+    pub outage: bool,
 }
 
 impl std::fmt::Display for Failure {
@@ -56,8 +56,6 @@ pub(super) struct Writer<'a> {
     pub cx: Cx<'a>,
     pub uid: uuid::Uuid,
     pub generation: i64,
-    /// False under `policy.drift: report` once the generation was applied: nothing is written.
-    pub correct: bool,
     /// `policy.applyImmediately`.
     pub apply_immediately: bool,
 }
@@ -93,10 +91,6 @@ pub(super) async fn run(
             });
             continue;
         }
-        if !w.correct {
-            run.drifted.push(action.resource.to_string());
-            continue;
-        }
         let result = write(w, &action.resource, &change, desired, &run.after).await;
         let mut message = None;
         match result {
@@ -116,6 +110,7 @@ pub(super) async fn run(
                 run.failure = Some(Failure {
                     message: format!("{} {}: {e}", verb.as_str(), action.resource),
                     permanent: e.is_permanent(),
+                    outage: e.is_outage(),
                 });
                 run.applied.push(Applied {
                     resource: action.resource.clone(),

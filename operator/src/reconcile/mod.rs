@@ -12,23 +12,30 @@ mod apply;
 mod converge;
 mod status;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use chrono::Utc;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 pub use apply::Applied;
 
+use crate::alerts::message::Context;
+use crate::alerts::AlertConfig;
 use crate::aws::{
     self, Access, ArnCache, AwsConfig, AwsError, CallCounter, ClientPool, Clients, Cx,
 };
 use crate::controller::{Action, Lease};
+use crate::drift::classify::{classify, leave_alone, sweep, Classified};
+use crate::drift::LastApplied;
 use crate::engine::diff::diff;
 use crate::engine::graph::desired_graph;
 use crate::engine::plan::{plan, Holds};
-use crate::engine::{DesiredGraph, ObservedState, Plan, Verb};
+use crate::engine::{DesiredGraph, ObservedState, Plan, ResourceId, Verb};
+use crate::metrics::Metrics;
 use crate::spec::{DriftPolicy, Environment, EnvironmentStatus};
-use crate::store::{Store, StoreError, RELEASED};
+use crate::store::{DriftWrite, Health, Store, StoreError, RELEASED};
 use apply::{Run, Writer};
 use status::{Found, Verdict};
 
@@ -78,6 +85,10 @@ pub struct Reconciler {
     clients: Arc<ClientPool>,
     /// Task definition revisions and tag owners, by ARN, across reconciles.
     cache: ArnCache,
+    /// How drift is announced.
+    alerts: AlertConfig,
+    /// Where drift episodes and detection latency are counted.
+    metrics: Option<Metrics>,
 }
 
 /// What a reconcile did and where the environment stands.
@@ -114,6 +125,39 @@ impl Reconciler {
             counter,
             clients: Arc::new(clients),
             cache: ArnCache::new(),
+            alerts: AlertConfig::default(),
+            metrics: None,
+        }
+    }
+
+    /// Announces drift as `alerts` says (default topic, quiet period, summary threshold).
+    pub fn with_alerts(mut self, alerts: AlertConfig) -> Self {
+        self.alerts = alerts;
+        self
+    }
+
+    /// Counts drift episodes and detection latency in `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// How drift is announced.
+    pub fn alerts(&self) -> &crate::alerts::AlertConfig {
+        &self.alerts
+    }
+
+    /// Who `env`'s alerts go to, and how they are worded.
+    fn alert_cx<'a>(&'a self, env: &'a Environment) -> Context<'a> {
+        Context {
+            environment: &env.metadata.name,
+            environment_uid: env.metadata.uid.unwrap_or_default(),
+            alerts: env.spec.alerts.as_ref(),
+            role_arn: env.spec.role_arn.as_deref(),
+            external_id: env.spec.external_id.as_deref(),
+            policy: env.spec.policy.drift,
+            config: &self.alerts,
+            now: Utc::now(),
         }
     }
 
@@ -137,7 +181,14 @@ impl Reconciler {
         let previous = env.status.clone().unwrap_or_default();
         let holds = status::holds(&previous, generation);
         let diffs = diff(&graph, &observed);
-        Ok(plan(&graph, &diffs, &env.spec.policy, &holds))
+        let planned = plan(&graph, &diffs, &env.spec.policy, &holds);
+        if env.spec.policy.drift == DriftPolicy::Report {
+            let applied = self.store.last_applied(&env.metadata.name).await?;
+            let assume = previous.observed_generation == Some(generation);
+            let drift = classify(&graph, &diffs, &applied, assume);
+            return Ok(leave_alone(planned, &drift));
+        }
+        Ok(planned)
     }
 
     fn cx<'a>(&'a self, clients: &'a Clients, env: &'a Environment) -> Cx<'a> {
@@ -165,71 +216,164 @@ impl Reconciler {
         fence: Option<&Lease>,
     ) -> Result<Outcome, ReconcileError> {
         let env = self.store.get(name).await?;
-        let clients = self.clients(&env).await?;
-        let cx = self.cx(&clients, &env);
+        match self.reconcile_env(&env, fence).await {
+            Err(ReconcileError::Aws(e)) => {
+                self.not_compared(&env, &e, fence).await?;
+                Err(ReconcileError::Aws(e))
+            }
+            other => other,
+        }
+    }
+
+    async fn reconcile_env(
+        &self,
+        env: &Environment,
+        fence: Option<&Lease>,
+    ) -> Result<Outcome, ReconcileError> {
+        let clients = self.clients(env).await?;
+        let cx = self.cx(&clients, env);
         if env.metadata.deletion_timestamp.is_some() {
             let nothing = DesiredGraph::default();
-            let observed = aws::observe(cx, &nothing, &status::known(&env)).await?;
-            return self.teardown(&env, cx, observed, fence).await;
+            let observed = aws::observe(cx, &nothing, &status::known(env)).await?;
+            return self.teardown(env, cx, observed, fence).await;
         }
-        let graph = desired_graph(&env);
-        let observed = aws::observe(cx, &graph, &status::known(&env)).await?;
+        let graph = desired_graph(env);
+        let observed = aws::observe(cx, &graph, &status::known(env)).await?;
+        let applied = self.store.last_applied(&env.metadata.name).await?;
         let generation = env.metadata.generation.unwrap_or_default();
         let previous = env.status.clone().unwrap_or_default();
         let holds = status::holds(&previous, generation);
-        let plan = plan(&graph, &diff(&graph, &observed), &env.spec.policy, &holds);
+        let diffs = diff(&graph, &observed);
+        // Environments applied before Plumb kept what it applied: their current generation
+        // was applied, so a difference now is drift.
+        let assume_applied = previous.observed_generation == Some(generation);
+        let drift = classify(&graph, &diffs, &applied, assume_applied);
+        let plan = plan(&graph, &diffs, &env.spec.policy, &holds);
         let plan = converge::guard(plan, &previous, generation);
-        // Under `report`, a new generation is still applied (it is the user's intent); what
-        // differs after that is drift, recorded and left alone.
-        let new_generation = previous.observed_generation.unwrap_or(0) < generation;
+        // Under `report`, what the spec changed is still applied (it is the user's intent);
+        // drift is recorded and left alone.
+        let plan = match env.spec.policy.drift {
+            DriftPolicy::Correct => plan,
+            DriftPolicy::Report => leave_alone(plan, &drift),
+        };
         let writer = Writer {
             cx,
             uid: env.metadata.uid.unwrap_or_default(),
             generation,
-            correct: env.spec.policy.drift == DriftPolicy::Correct || new_generation,
             apply_immediately: env.spec.policy.apply_immediately,
         };
         let run = apply::run(writer, &graph, &plan, observed).await;
-        self.record(&env, &graph, &holds, plan, run, fence).await
+        let looked = Looked {
+            graph: &graph,
+            holds: &holds,
+            drift: &drift,
+            applied: &applied,
+        };
+        self.record(env, looked, plan, run, fence).await
     }
 
-    /// Writes the status, fenced by the lease when there is one.
+    /// After a reconcile that could not look at AWS: drift is Unknown (never "in sync"), and
+    /// when AWS itself failed, the environment is degraded (one alert).
+    async fn not_compared(
+        &self,
+        env: &Environment,
+        error: &AwsError,
+        fence: Option<&Lease>,
+    ) -> Result<(), ReconcileError> {
+        let generation = env.metadata.generation.unwrap_or_default();
+        let previous = env.status.clone().unwrap_or_default();
+        let message = format!("not compared: {error}");
+        let unchanged = previous
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Drifted" && c.status == "Unknown" && c.message == message);
+        let outage = error.to_string();
+        let health = if error.is_outage() {
+            Health::Down(&outage)
+        } else {
+            Health::Unknown
+        };
+        if unchanged && health == Health::Unknown {
+            return Ok(());
+        }
+        let at = status::Found {
+            previous: &previous,
+            generation,
+        };
+        let mut conditions: Vec<_> = previous
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != "Drifted")
+            .cloned()
+            .collect();
+        conditions.push(at.unknown("Drifted", "NotCompared", &message));
+        let status = EnvironmentStatus {
+            conditions,
+            ..previous.clone()
+        };
+        let write = DriftWrite {
+            cx: self.alert_cx(env),
+            sweep: None,
+            health,
+        };
+        let name = env.metadata.name.as_str();
+        let uid = env.metadata.uid.unwrap_or_default();
+        self.store
+            .write_reconcile(name, uid, &status, fence, Some(&write))
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the status with the sweep's drift, fenced by the lease when there is one.
     async fn write_status(
         &self,
         env: &Environment,
         status: &EnvironmentStatus,
         fence: Option<&Lease>,
-    ) -> Result<(), ReconcileError> {
+        drift: Option<&DriftWrite<'_>>,
+    ) -> Result<crate::store::SweepCounts, ReconcileError> {
         let name = env.metadata.name.as_str();
         let uid = env.metadata.uid.unwrap_or_default();
-        match fence {
-            None => {
-                self.store.write_status(name, uid, status).await?;
-            }
-            Some(lease) => {
-                if !self.store.write_status_fenced(lease, uid, status).await? {
-                    return Err(ReconcileError::LeaseLost(name.to_owned()));
-                }
-            }
+        let written = self
+            .store
+            .write_reconcile(name, uid, status, fence, drift)
+            .await?;
+        match (written, fence) {
+            (Some(counts), _) => Ok(counts),
+            (None, Some(_)) => Err(ReconcileError::LeaseLost(name.to_owned())),
+            // Not leased: the environment went meanwhile; nothing to write to.
+            (None, None) => Ok(crate::store::SweepCounts::default()),
         }
-        Ok(())
     }
 
-    /// Writes the status and the events of a run, and says where the environment stands.
+    /// Writes the status, the drift and the events of a run, and says where the environment
+    /// stands.
     async fn record(
         &self,
         env: &Environment,
-        graph: &DesiredGraph,
-        holds: &Holds,
+        looked: Looked<'_>,
         plan: Plan,
         run: Run,
         fence: Option<&Lease>,
     ) -> Result<Outcome, ReconcileError> {
+        let Looked {
+            graph,
+            holds,
+            drift,
+            applied,
+        } = looked;
         let generation = env.metadata.generation.unwrap_or_default();
         let previous = env.status.clone().unwrap_or_default();
         let total = graph.resources.len();
-        let verdict = Verdict::of(&run.applied, run.failure.as_ref(), &run.drifted, total);
         let written = status::updated_fields(&plan, &run.applied);
+        let wrote: BTreeSet<ResourceId> = run
+            .applied
+            .iter()
+            .filter(|a| a.ok && a.action.writes())
+            .map(|a| a.resource.clone())
+            .collect();
+        let (found, now_applied) = sweep(graph, drift, &run.after, applied, generation, &wrote);
+        let verdict = Verdict::of(&run.applied, run.failure.as_ref(), &found.drifted, total);
         let reapplied = converge::after_run(&plan, &written, &previous, generation);
         let mut resources = status::resources(graph, &run.after, holds, generation, &reapplied);
         for (id, message) in status::scheduled(&plan) {
@@ -243,10 +387,22 @@ impl Reconciler {
             } else {
                 previous.observed_generation
             },
-            conditions: verdict.conditions(&previous, generation),
+            conditions: verdict.conditions(&previous, generation, &found.drifted),
             resources,
         };
-        self.write_status(env, &status, fence).await?;
+        let health = match &run.failure {
+            Some(failure) if failure.outage => Health::Down(&failure.message),
+            _ => Health::Up,
+        };
+        let write = DriftWrite {
+            cx: self.alert_cx(env),
+            sweep: Some((&found, &now_applied)),
+            health,
+        };
+        let counts = self.write_status(env, &status, fence, Some(&write)).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.drift_swept(&counts);
+        }
         self.record_events(env, &run.applied).await?;
         let action = if verdict.stalled {
             Action::stalled()
@@ -318,7 +474,6 @@ impl Reconciler {
             cx,
             uid,
             generation,
-            correct: true,
             apply_immediately: env.spec.policy.apply_immediately,
         };
         let run = apply::run(writer, &nothing, &plan, observed).await;
@@ -345,7 +500,7 @@ impl Reconciler {
                 ],
                 ..previous.clone()
             };
-            self.write_status(env, &status, fence).await?;
+            self.write_status(env, &status, fence, None).await?;
             let action = if stalled {
                 Action::stalled()
             } else {
@@ -362,6 +517,16 @@ impl Reconciler {
                 requeue_after_seconds: action.requeue_after().as_secs(),
             });
         }
+        // What was drifted is gone with the environment.
+        let empty = (crate::drift::Sweep::default(), LastApplied::new());
+        let write = DriftWrite {
+            cx: self.alert_cx(env),
+            sweep: Some((&empty.0, &empty.1)),
+            health: Health::Up,
+        };
+        let previous = env.status.clone().unwrap_or_default();
+        self.write_status(env, &previous, fence, Some(&write))
+            .await?;
         self.store.finalize_deletion(name, uid, "plumb").await?;
         Ok(Outcome {
             generation,
@@ -374,4 +539,14 @@ impl Reconciler {
             requeue_after_seconds: 0,
         })
     }
+}
+
+/// What a reconcile looked at before it wrote: the desired graph, the resources held back,
+/// the drift among the differences, and what was applied before.
+#[derive(Debug, Clone, Copy)]
+struct Looked<'a> {
+    graph: &'a DesiredGraph,
+    holds: &'a Holds,
+    drift: &'a Classified,
+    applied: &'a LastApplied,
 }

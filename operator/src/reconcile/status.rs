@@ -7,6 +7,7 @@ use chrono::Utc;
 use strum::VariantArray;
 
 use super::apply::{Applied, Failure};
+use crate::drift::Finding;
 use crate::engine::plan::Holds;
 use crate::engine::{
     Change, DesiredGraph, ObservedState, Owner, Phase, Plan, ResourceId, ResourceKind, Verb,
@@ -129,7 +130,7 @@ impl Verdict {
     pub fn of(
         applied: &[Applied],
         failure: Option<&Failure>,
-        drifted: &[String],
+        drifted: &[Finding],
         total: usize,
     ) -> Self {
         let list = |verb: Verb| -> Vec<String> {
@@ -159,8 +160,12 @@ impl Verdict {
         } else if let Some(m) = joined(&scheduled) {
             (false, SCHEDULED, m)
         } else if !drifted.is_empty() {
-            let m = format!("drift left alone (policy report): {}", drifted.join(", "));
-            (true, "DriftReported", m)
+            let m = format!(
+                "{} left alone (policy report): {}",
+                count(drifted.len(), "drifted field"),
+                drift_list(drifted)
+            );
+            (true, DRIFTED, m)
         } else {
             (
                 true,
@@ -181,7 +186,12 @@ impl Verdict {
 
     /// Ready, Progressing, Degraded and Stalled, found for `generation`, each keeping its
     /// transition time while its status does not change.
-    pub fn conditions(&self, previous: &EnvironmentStatus, generation: i64) -> Vec<Condition> {
+    pub fn conditions(
+        &self,
+        previous: &EnvironmentStatus,
+        generation: i64,
+        drifted: &[Finding],
+    ) -> Vec<Condition> {
         let progressing = joined(&self.waiting);
         let degraded = joined(&self.blocked);
         let stalled = self.stalled.then_some(self.message.as_str());
@@ -212,8 +222,59 @@ impl Verdict {
                 },
                 degraded.as_deref().unwrap_or(""),
             ),
+            if drifted.is_empty() {
+                at.condition("Drifted", false, "InSync", "")
+            } else {
+                at.condition(
+                    "Drifted",
+                    true,
+                    "DriftFound",
+                    &format!(
+                        "{}: {}",
+                        count(drifted.len(), "drifted field"),
+                        drift_list(drifted)
+                    ),
+                )
+            },
         ]
     }
+}
+
+/// The reason of a True `Ready` condition under `policy.drift: report` with drift open.
+pub(crate) const DRIFTED: &str = "Drifted";
+
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// `ecs-service/shop-api desiredCount 2 → 5; …`, the first few.
+fn drift_list(drifted: &[Finding]) -> String {
+    const SHOWN: usize = 5;
+    let show = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map_or_else(|| "(none)".to_owned(), |v| v.to_string())
+    };
+    let mut parts: Vec<String> = drifted
+        .iter()
+        .take(SHOWN)
+        .map(|f| {
+            format!(
+                "{} {} {} → {}",
+                f.resource,
+                f.field,
+                show(&f.desired),
+                show(&f.observed)
+            )
+        })
+        .collect();
+    if drifted.len() > SHOWN {
+        parts.push(format!("and {} more", drifted.len() - SHOWN));
+    }
+    parts.join("; ")
 }
 
 fn joined(items: &[String]) -> Option<String> {
@@ -241,6 +302,26 @@ impl Found<'_> {
         Condition {
             type_: type_.to_owned(),
             status: status.to_owned(),
+            reason: reason.to_owned(),
+            message: message.to_owned(),
+            last_transition_time: since,
+            observed_generation: Some(self.generation),
+        }
+    }
+
+    /// A condition Plumb could not determine (`Unknown`), e.g. drift when AWS could not be
+    /// read.
+    pub fn unknown(&self, type_: &str, reason: &str, message: &str) -> Condition {
+        let since = self
+            .previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == "Unknown")
+            .map(|c| c.last_transition_time)
+            .unwrap_or_else(Utc::now);
+        Condition {
+            type_: type_.to_owned(),
+            status: "Unknown".to_owned(),
             reason: reason.to_owned(),
             message: message.to_owned(),
             last_transition_time: since,

@@ -28,11 +28,14 @@ pub struct DriftFilter {
 }
 
 /// What one sweep changed, for metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SweepCounts {
     pub opened: usize,
     pub resolved: usize,
     pub flapped: usize,
+    /// For each record opened with the actor CloudTrail named: seconds from the change to
+    /// the record.
+    pub detected_after: Vec<f64>,
 }
 
 const COLUMNS: &str = "id, environment, resource, kind, field, spec_path, desired, observed, \
@@ -76,6 +79,17 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(from_row).collect()
+    }
+
+    /// Open drift records by environment and kind.
+    pub async fn open_drift_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT environment, kind, count(*) FROM drift WHERE state = 'open' \
+             GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows)
     }
 
     /// The open drift record of `resource`'s `field` in `environment`.
@@ -148,10 +162,17 @@ pub(crate) async fn record_sweep(
         enqueue(conn, &alert, &records).await?;
     }
     write_applied(conn, env, applied, &sweep.desired).await?;
+    let now = Utc::now();
     Ok(SweepCounts {
         opened: tracked.opened.values().map(Vec::len).sum(),
         resolved: tracked.resolve.len(),
         flapped: tracked.flapped.values().map(Vec::len).sum(),
+        detected_after: tracked
+            .insert
+            .iter()
+            .filter_map(|(_, actor)| actor.as_ref())
+            .map(|a| (now - a.event_time).num_milliseconds().max(0) as f64 / 1000.0)
+            .collect(),
     })
 }
 

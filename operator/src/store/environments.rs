@@ -9,10 +9,12 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
-use super::claims;
 use super::selector::{LabelSelector, Requirement};
+use super::{claims, drift};
 use super::{Store, StoreError};
+use crate::alerts::NewAlert;
 use crate::controller::queue;
+use crate::drift::DriftRecord;
 use crate::spec::{
     Condition, Environment, EnvironmentSpec, EnvironmentStatus, ObjectMeta, ResourceStatus,
     API_VERSION, KIND,
@@ -121,7 +123,7 @@ impl Store {
 
     /// Stores a new environment; fails if the name is taken.
     pub async fn create(&self, env: &Environment, actor: &str) -> Result<Environment, StoreError> {
-        self.write(env, actor, Mode::CreateOnly)
+        self.write(env, actor, Mode::CreateOnly, None)
             .await
             .map(|(env, _)| env)
     }
@@ -132,7 +134,25 @@ impl Store {
         env: &Environment,
         actor: &str,
     ) -> Result<(Environment, WriteOutcome), StoreError> {
-        self.write(env, actor, Mode::UpdateOnly).await
+        self.write(env, actor, Mode::UpdateOnly, None).await
+    }
+
+    /// Writes `env`'s spec (a new generation, conditional on its resourceVersion) with the
+    /// observed value of `record` taken into it, resolving the record as `accepted` and
+    /// writing `alert` to the outbox, in one transaction. A record resolved meanwhile is a
+    /// conflict.
+    pub async fn accept_drift(
+        &self,
+        env: &Environment,
+        actor: &str,
+        record: &DriftRecord,
+        alert: Option<&NewAlert>,
+    ) -> Result<Environment, StoreError> {
+        let accepted = Accepted { record, alert };
+        let (stored, _) = self
+            .write(env, actor, Mode::UpdateOnly, Some(&accepted))
+            .await?;
+        Ok(stored)
     }
 
     /// Creates the environment or replaces its spec and labels.
@@ -141,7 +161,7 @@ impl Store {
         env: &Environment,
         actor: &str,
     ) -> Result<(Environment, WriteOutcome), StoreError> {
-        self.write(env, actor, Mode::CreateOrUpdate).await
+        self.write(env, actor, Mode::CreateOrUpdate, None).await
     }
 
     /// Marks the environment as deleting. Idempotent; the row itself goes only in
@@ -252,6 +272,7 @@ impl Store {
         env: &Environment,
         actor: &str,
         mode: Mode,
+        accepted: Option<&Accepted<'_>>,
     ) -> Result<(Environment, WriteOutcome), StoreError> {
         let name = env.metadata.name.as_str();
         let expected = env
@@ -327,6 +348,9 @@ impl Store {
                 _ => "labels changed",
             };
             record(&mut tx, &updated, actor, "Updated", message).await?;
+            if let Some(accepted) = accepted {
+                accepted.write(&mut tx, &updated, actor).await?;
+            }
             tx.commit().await?;
             return Ok((updated, WriteOutcome::Configured));
         }
@@ -437,4 +461,47 @@ fn from_row(row: &PgRow) -> Result<Environment, StoreError> {
         spec,
         status: Some(status),
     })
+}
+
+/// A drift record taken into the spec by the write it rides with.
+struct Accepted<'a> {
+    record: &'a DriftRecord,
+    alert: Option<&'a NewAlert>,
+}
+
+impl Accepted<'_> {
+    async fn write(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        env: &Environment,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let r = self.record;
+        let resolved = sqlx::query(
+            "UPDATE drift SET state = 'resolved', resolution = 'accepted', resolved_at = now() \
+             WHERE id = $1 AND state = 'open'",
+        )
+        .bind(r.id)
+        .execute(&mut **tx)
+        .await?;
+        if resolved.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                name: env.metadata.name.clone(),
+                current: version_of(env),
+                expected: version_of(env),
+            });
+        }
+        if let Some(alert) = self.alert {
+            drift::enqueue(tx, alert, &[r.id]).await?;
+        }
+        let message = format!(
+            "drift accepted: {} {} = {} taken into the spec",
+            r.resource,
+            r.field,
+            r.observed
+                .as_ref()
+                .map_or_else(|| "(none)".to_owned(), ToString::to_string)
+        );
+        record(tx, env, actor, "DriftAccepted", &message).await
+    }
 }

@@ -17,6 +17,7 @@ pub use drift::{DriftFilter, SweepCounts, ALERTS_CHANNEL};
 pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
 pub use selector::{LabelSelector, SelectorError};
+pub use status::{DriftWrite, Health};
 pub use tokens::{NewToken, Role, Token};
 
 use std::str::FromStr;

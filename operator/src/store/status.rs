@@ -7,8 +7,11 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::drift::{self, SweepCounts};
 use super::{Store, StoreError};
+use crate::alerts::message::Context;
 use crate::controller::Lease;
+use crate::drift::{LastApplied, Sweep};
 use crate::spec::EnvironmentStatus;
 
 impl Store {
@@ -33,7 +36,24 @@ impl Store {
         uid: Uuid,
         status: &EnvironmentStatus,
     ) -> Result<bool, StoreError> {
-        let name = lease.name.as_str();
+        let written = self
+            .write_reconcile(&lease.name, uid, status, Some(lease), None)
+            .await?;
+        Ok(written.is_some())
+    }
+
+    /// Writes a reconcile's status and, with it in one transaction, its drift: records,
+    /// their alerts, what was applied, and whether AWS answered. Fenced by `lease` when
+    /// given. Returns None, writing nothing, when the lease was lost or the environment is
+    /// gone or another one.
+    pub async fn write_reconcile(
+        &self,
+        name: &str,
+        uid: Uuid,
+        status: &EnvironmentStatus,
+        lease: Option<&Lease>,
+        drift: Option<&DriftWrite<'_>>,
+    ) -> Result<Option<SweepCounts>, StoreError> {
         let mut tx = self.pool().begin().await?;
         // The environment first, then its queue row: the order every writer of both
         // keeps, so none waits on another in a cycle. Holding the row keeps a claim (or a
@@ -44,21 +64,43 @@ impl Store {
                 .bind(uid)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let held = sqlx::query(
-            "SELECT 1 FROM reconcile_queue \
-             WHERE name = $1 AND lease_token = $2 AND lease_expires_at > clock_timestamp() \
-             FOR SHARE",
-        )
-        .bind(name)
-        .bind(lease.token)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if env.is_none() || held.is_none() {
-            return Ok(false);
+        if env.is_none() {
+            return Ok(None);
         }
-        let written = upsert(&mut tx, name, uid, status).await?;
+        if let Some(lease) = lease {
+            let held = sqlx::query(
+                "SELECT 1 FROM reconcile_queue \
+                 WHERE name = $1 AND lease_token = $2 AND lease_expires_at > clock_timestamp() \
+                 FOR SHARE",
+            )
+            .bind(name)
+            .bind(lease.token)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_none() {
+                return Ok(None);
+            }
+        }
+        if !upsert(&mut tx, name, uid, status).await? {
+            return Ok(None);
+        }
+        let mut counts = SweepCounts::default();
+        if let Some(write) = drift {
+            if let Some((sweep, applied)) = write.sweep {
+                counts = drift::record_sweep(&mut tx, &write.cx, sweep, applied).await?;
+            }
+            match write.health {
+                Health::Up => {
+                    drift::recovered(&mut tx, &write.cx).await?;
+                }
+                Health::Down(reason) => {
+                    drift::degraded(&mut tx, &write.cx, reason).await?;
+                }
+                Health::Unknown => {}
+            }
+        }
         tx.commit().await?;
-        Ok(written)
+        Ok(Some(counts))
     }
 
     /// How many environments there are by the reason of their Ready condition; `Pending`
@@ -100,6 +142,27 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// A reconcile's drift, written with its status.
+#[derive(Debug, Clone, Copy)]
+pub struct DriftWrite<'a> {
+    /// Who the environment's alerts go to.
+    pub cx: Context<'a>,
+    /// The sweep and what is applied now; None when nothing was compared (a failed look).
+    pub sweep: Option<(&'a Sweep, &'a LastApplied)>,
+    pub health: Health<'a>,
+}
+
+/// Whether AWS itself answered the reconcile's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health<'a> {
+    /// It did: a degraded environment recovers.
+    Up,
+    /// It failed (throttling, 5xx, credentials): the environment is degraded.
+    Down(&'a str),
+    /// Nothing to tell (the failure was Plumb's or the request's).
+    Unknown,
 }
 
 async fn upsert(

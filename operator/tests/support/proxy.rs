@@ -195,6 +195,12 @@ impl Proxy {
         });
     }
 
+    /// Answers are not dropped any more.
+    #[allow(dead_code)]
+    pub fn stop_drops(&self) {
+        lock(&self.state.drops).clear();
+    }
+
     /// Every request so far, in the order they arrived.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.state.seen).clone()

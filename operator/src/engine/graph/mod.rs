@@ -139,6 +139,9 @@ impl Builder<'_> {
     pub fn reference(&mut self, field: &str, reference: Reference, spec_path: &str) {
         let managed = !self.ignored(spec_path, false);
         self.desired
+            .paths
+            .insert(field.to_owned(), spec_path.to_owned());
+        self.desired
             .references
             .insert(field.to_owned(), RefField { reference, managed });
     }
@@ -150,6 +153,9 @@ impl Builder<'_> {
     }
 
     fn put(&mut self, field: &str, value: Value, spec_path: &str, compound: bool) {
+        self.desired
+            .paths
+            .insert(field.to_owned(), spec_path.to_owned());
         let target = if self.ignored(spec_path, compound) {
             &mut self.desired.create_only
         } else {
