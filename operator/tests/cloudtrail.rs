@@ -539,3 +539,43 @@ async fn a_missing_queue_makes_the_consumer_back_off_until_cancelled(pool: PgPoo
         .expect("stops once cancelled")
         .expect("ends without panicking");
 }
+
+#[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
+async fn a_message_the_database_refuses_comes_back_then_is_dropped_as_failed(pool: PgPool) {
+    let w = World::start(pool).await;
+    // Every delivery is visible again at once, and recording any actor fails.
+    w.clients
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&w.queue_url)
+        .attributes(QueueAttributeName::VisibilityTimeout, "0")
+        .send()
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE drift_actors RENAME TO drift_actors_elsewhere")
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let consumer = w.consumer().await;
+    w.put(
+        "aws.ecs",
+        update_service("shop-cluster", "shop-api", alice(), "203.0.113.7"),
+    )
+    .await;
+
+    for delivery in 1..cloudtrail::consumer::MAX_RECEIVES {
+        let refused = consumer.poll().await;
+        assert!(
+            matches!(refused, Err(cloudtrail::ConsumerError::Store(_))),
+            "delivery {delivery}: {refused:?}"
+        );
+        assert_eq!(w.queued().await, 1, "kept for another delivery");
+    }
+    assert_eq!(consumer.poll().await.unwrap(), [Outcome::Failed]);
+    assert_eq!(w.queued().await, 0);
+    assert_eq!(w.counted(Outcome::Failed).await, 1.0);
+    assert!(
+        !w.due_now().await,
+        "the transaction that failed requested nothing"
+    );
+}
