@@ -8,6 +8,7 @@ mod claims;
 pub(crate) mod drift;
 mod environments;
 mod events;
+mod notifications;
 mod selector;
 mod status;
 mod tokens;
@@ -15,6 +16,7 @@ mod tokens;
 pub use drift::{DriftFilter, SweepCounts, ALERTS_CHANNEL};
 pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
+pub(crate) use notifications::listen;
 pub use selector::{LabelSelector, SelectorError};
 pub use tokens::{NewToken, Role, Token};
 
