@@ -203,11 +203,13 @@ async fn pending_resolves(
     conn: &mut PgConnection,
     env: &str,
 ) -> Result<Vec<PendingResolve>, StoreError> {
-    // Lock them first (FOR UPDATE does not go with GROUP BY): a sender must not send one
-    // this sweep withdraws.
-    sqlx::query(
+    // Lock them first (FOR UPDATE does not go with GROUP BY), so a sender cannot send one
+    // this sweep withdraws. One a sender holds now is being sent: too late to withdraw, so
+    // skipped rather than waited for.
+    let locked: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM alert_outbox WHERE environment = $1 AND state = 'resolved' \
-         AND resource IS NOT NULL AND sent_at IS NULL AND cancelled_at IS NULL FOR UPDATE",
+         AND resource IS NOT NULL AND sent_at IS NULL AND cancelled_at IS NULL \
+         AND unsendable_at IS NULL FOR UPDATE SKIP LOCKED",
     )
     .bind(env)
     .fetch_all(&mut *conn)
@@ -217,11 +219,10 @@ async fn pending_resolves(
                 COALESCE(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}') AS ids, \
                 COALESCE(array_agg(d.field ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}') AS fields \
          FROM alert_outbox a LEFT JOIN drift d ON d.id = ANY (a.records) AND d.state = 'resolved' \
-         WHERE a.environment = $1 AND a.state = 'resolved' AND a.resource IS NOT NULL \
-           AND a.sent_at IS NULL AND a.cancelled_at IS NULL \
+         WHERE a.id = ANY ($1) \
          GROUP BY a.id",
     )
-    .bind(env)
+    .bind(&locked)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()

@@ -4,17 +4,21 @@
 //! exactly that version; a stale one is a [`StoreError::Conflict`], never a silent overwrite.
 //! A write whose derived AWS names another environment holds is a [`StoreError::NameClaimed`].
 
+mod alerts;
 mod claims;
 pub(crate) mod drift;
 mod environments;
 mod events;
+mod notifications;
 mod selector;
 mod status;
 mod tokens;
 
+pub use alerts::{Claim, OutboxAlert};
 pub use drift::{DriftFilter, SweepCounts, ALERTS_CHANNEL};
 pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
+pub(crate) use notifications::listen;
 pub use selector::{LabelSelector, SelectorError};
 pub use status::{DriftWrite, Health};
 pub use tokens::{NewToken, Role, Token};
