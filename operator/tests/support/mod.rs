@@ -211,7 +211,6 @@ async fn answers(child: &mut Child, endpoint: &str) -> bool {
 /// delivery), made with `clients` in their region: (topic ARN, queue URL).
 #[allow(dead_code)]
 pub async fn subscribed_queue(clients: &Clients, name: &str) -> (String, String) {
-    use aws_sdk_sqs::types::QueueAttributeName;
     let arn = clients
         .sns
         .create_topic()
@@ -234,13 +233,14 @@ pub async fn subscribed_queue(clients: &Clients, name: &str) -> (String, String)
         .sqs
         .get_queue_attributes()
         .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
+        .attribute_names("QueueArn".into())
         .send()
         .await
         .expect("queue attributes");
     let queue_arn = attributes
         .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| a.into_iter().find(|(k, _)| k.as_str() == "QueueArn"))
+        .map(|(_, arn)| arn)
         .expect("queue ARN");
     clients
         .sns
