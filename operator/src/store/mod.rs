@@ -15,7 +15,7 @@ mod status;
 mod tokens;
 
 pub use alerts::{Claim, OutboxAlert};
-pub use drift::{DriftFilter, SweepCounts, ALERTS_CHANNEL};
+pub use drift::{AppliedChanges, DriftFilter, SweepCounts, ALERTS_CHANNEL};
 pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
 pub(crate) use notifications::listen;
