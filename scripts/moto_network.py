@@ -6,6 +6,8 @@ subnets and a security group, then writes the Environment read from SOURCE to TA
 data store on that network's security group, every secret the data tier reads (the
 database's master password, the Redis AUTH token, the broker's password) replaced by one
 made in moto with a random value, and `spec.policy.resyncSeconds` set to RESYNC when given.
+Also finds or creates an SNS topic for alerts with an SQS queue subscribed to it, and prints
+the topic's ARN and the queue's URL.
 
     python scripts/moto_network.py ENDPOINT REGION SOURCE TARGET [RESYNC]
 """
@@ -67,6 +69,19 @@ def data_tier(env, sm):
         )
 
 
+def alerts(sns, sqs):
+    """The alert topic and the URL of a queue that receives what it publishes."""
+    topic = sns.create_topic(Name=f"{NAME}-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{NAME}-alerts")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    subscribed = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    if not any(s["Endpoint"] == queue_arn for s in subscribed):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, queue
+
+
 def main():
     endpoint, region, source, target = sys.argv[1:5]
     def client(service):
@@ -87,6 +102,8 @@ def main():
         env["spec"].setdefault("policy", {})["resyncSeconds"] = int(sys.argv[5])
     with open(target, "w") as f:
         yaml.safe_dump(env, f, sort_keys=False)
+    topic, queue = alerts(client("sns"), client("sqs"))
+    print(topic, queue)
 
 
 if __name__ == "__main__":

@@ -38,14 +38,17 @@ for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null && break
   sleep 0.2
 done
-# The example names its team's subnets; moto knows only those made here.
+# The example names its team's subnets; moto knows only those made here. Alerts go to a
+# topic in moto, with a queue subscribed to read them from.
 work="$(mktemp -d)"
 RESYNC=30
-"$(dirname "$(scripts/moto.sh path)")/python" scripts/moto_network.py \
-  "$PLUMB_AWS_ENDPOINT_URL" "$AWS_REGION" examples/arive.yaml "$work/arive.yaml" "$RESYNC"
+PYTHON="$(dirname "$(scripts/moto.sh path)")/python"
+made="$("$PYTHON" scripts/moto_network.py \
+  "$PLUMB_AWS_ENDPOINT_URL" "$AWS_REGION" examples/arive.yaml "$work/arive.yaml" "$RESYNC")"
+read -r TOPIC QUEUE <<<"$made"
 
 "$PLUMB" migrate
-"$PLUMB" serve --listen "$LISTEN" &
+"$PLUMB" serve --listen "$LISTEN" --alerts-topic-arn "$TOPIC" --alert-quiet-period-seconds 60 &
 pids+=($!)
 host="${LISTEN%:*}" port="${LISTEN##*:}"
 for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null && break; sleep 0.2; done
@@ -66,13 +69,19 @@ the AWS endpoint on 127.0.0.1:$MOTO_PORT. In another shell:
 
 Change something behind Plumb's back (the api service's desired count, in moto):
 
-  $(dirname "$(scripts/moto.sh path)")/python -c 'import boto3; boto3.client("ecs", endpoint_url="$PLUMB_AWS_ENDPOINT_URL", region_name="$AWS_REGION", aws_access_key_id="t", aws_secret_access_key="t").update_service(cluster="arive-cluster", service="arive-api", desiredCount=3)'
+  $PYTHON -c 'import boto3; boto3.client("ecs", endpoint_url="$PLUMB_AWS_ENDPOINT_URL", region_name="$AWS_REGION", aws_access_key_id="t", aws_secret_access_key="t").update_service(cluster="arive-cluster", service="arive-api", desiredCount=3)'
 
 Right after, "$PLUMB plan -f $work/arive.yaml" shows the drift (desiredCount: 3 → 1). Plumb's
 controller looks at arive again within $RESYNC s (spec.policy.resyncSeconds in this copy; 5
-minutes by default) and puts it back, with no trigger: watch it with
+minutes by default), records the drift and puts it back, with no trigger: watch it with
 
   $PLUMB describe arive
+  $PLUMB drift arive --state all
+
+The drift's alerts (opened at once, resolved after a 60 s quiet period) arrive on the SNS
+topic $TOPIC; read them from the queue subscribed to it:
+
+  $PYTHON -c 'import boto3; print(boto3.client("sqs", endpoint_url="$PLUMB_AWS_ENDPOINT_URL", region_name="$AWS_REGION", aws_access_key_id="t", aws_secret_access_key="t").receive_message(QueueUrl="$QUEUE", MaxNumberOfMessages=10, MessageAttributeNames=["All"]))'
 
 To look at once instead: curl -X POST -H "Authorization: Bearer \$PLUMB_TOKEN" $PLUMB_SERVER/api/v1/environments/arive/reconcile
 Metrics (Prometheus text): $PLUMB_SERVER/metrics

@@ -359,6 +359,47 @@ fn serve_checks_its_aws_flags_and_hides_the_external_id() {
     assert!(!text.contains("tenant-42-secret"), "{text}");
 }
 
+#[test]
+fn serve_checks_its_alert_flags() {
+    let out = Command::new(PLUMB)
+        .args([
+            "serve",
+            "--alerts-topic-arn",
+            "arn:aws:sqs:us-east-1:123456789012:q",
+        ])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not an SNS topic ARN"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = Command::new(PLUMB)
+        .args(["serve", "--alert-summary-threshold", "0"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    let help = Command::new(PLUMB)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let text = stdout(&help);
+    for flag in [
+        "--alerts-sender",
+        "PLUMB_ALERTS_TOPIC_ARN",
+        "--alert-quiet-period-seconds",
+        "[default: 300]",
+        "--alert-summary-threshold",
+    ] {
+        assert!(text.contains(flag), "{flag} in {text}");
+    }
+}
+
 #[path = "../operator/tests/support/mod.rs"]
 mod support;
 
@@ -957,5 +998,102 @@ async fn metrics_count_what_the_controller_did_and_every_aws_call_a_proxy_saw() 
 
     assert!(server.stop().success());
     std::fs::remove_dir_all(dir).ok();
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_publishes_alerts_to_its_default_topic_and_counts_them() {
+    let moto = support::Moto::start().await;
+    let aws = moto.clients().await;
+    let topic = aws
+        .sns
+        .create_topic()
+        .name("plumb-alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue_url = aws
+        .sqs
+        .create_queue()
+        .queue_name("plumb-alerts")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = "arn:aws:sqs:us-east-1:123456789012:plumb-alerts";
+    aws.sns
+        .subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+    let db = Database::create().await;
+    let server = serve_on_moto(
+        &db.url,
+        &moto,
+        &["--controller=false", "--alerts-topic-arn", &topic],
+    );
+
+    // An environment without spec.alerts: its alert goes to the server's topic.
+    let store = plumb_operator::store::Store::connect(&db.url, 2)
+        .await
+        .unwrap();
+    let config = plumb_operator::alerts::AlertConfig::default();
+    let cx = plumb_operator::alerts::message::Context {
+        environment: "shop",
+        environment_uid: uuid::Uuid::new_v4(),
+        alerts: None,
+        role_arn: None,
+        external_id: None,
+        policy: Default::default(),
+        config: &config,
+        now: chrono::Utc::now(),
+    };
+    let alert = cx.degraded("ECS DescribeServices: throttled");
+    store.enqueue_alert(&alert, &[]).await.unwrap();
+
+    let mut received = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while received.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no alert received");
+        let answer = aws
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .send()
+            .await
+            .unwrap();
+        received = answer.messages.unwrap_or_default();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(received.len(), 1);
+    let envelope: Value = serde_json::from_str(received[0].body().unwrap()).unwrap();
+    assert_eq!(envelope["Subject"], alert.subject.as_str());
+    assert_eq!(envelope["MessageAttributes"]["state"]["Value"], "degraded");
+
+    // Counted once marked sent, just after SNS took it.
+    let sent = [("state", "degraded"), ("result", "sent")];
+    let mut scraped = scrape(&server).await;
+    while sample(&scraped, "plumb_alerts_sent_total", &sent).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the alert is not counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        scraped = scrape(&server).await;
+    }
+    assert_eq!(
+        sample(&scraped, "plumb_alerts_sent_total", &sent),
+        Some(1.0)
+    );
+    assert_eq!(sample(&scraped, "plumb_alerts_pending", &[]), Some(0.0));
+
+    assert!(server.stop().success());
+    store.pool().close().await;
     db.drop_now().await;
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use plumb_operator::alerts::AlertConfig;
 use plumb_operator::aws::{AwsConfig, CallCounter};
 use plumb_operator::metrics::Metrics;
 use plumb_operator::reconcile::Reconciler;
@@ -74,6 +75,13 @@ impl AppState {
             reconciler: Arc::new(reconciler),
             metrics,
         })
+    }
+
+    /// Drift is announced as `alerts` says (quiet period, summary threshold, default topic).
+    pub fn with_alerts(mut self, alerts: AlertConfig) -> Self {
+        let reconciler = Reconciler::clone(&self.reconciler).with_alerts(alerts);
+        self.reconciler = Arc::new(reconciler);
+        self
     }
 }
 

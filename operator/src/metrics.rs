@@ -1,9 +1,9 @@
 //! Plumb's Prometheus metrics: what the controller did, what the queue holds, what AWS was
-//! asked. Every label value is static or comes from a bounded set (error kinds, the SDK's
+//! asked, which alerts went out. Every label value is static or comes from a bounded set (error kinds, the SDK's
 //! service and operation names, Ready reasons Plumb writes), never from free text.
 //!
-//! Counters the controller and the AWS clients bump as they work; gauges of the queue and of
-//! the environments are read from the database when scraped ([`Metrics::render`]). A scrape
+//! Counters the controller, the alert sender and the AWS clients bump as they work; gauges of
+//! the queue, the environments and the alert outbox are read from the database when scraped ([`Metrics::render`]). A scrape
 //! while the database cannot be read still answers, with `plumb_database_up 0` and without
 //! those gauges, rather than failing or repeating stale values.
 
@@ -18,6 +18,8 @@ use prometheus::{
 
 use strum::VariantArray;
 
+use crate::alerts::sender::Delivery;
+use crate::alerts::AlertState;
 use crate::aws::CallCounter;
 use crate::cloudtrail::Outcome;
 use crate::controller::{Queue, Step};
@@ -55,6 +57,8 @@ struct Inner {
     drift_episodes: IntCounterVec,
     drift_detection: Histogram,
     drift_open: IntGaugeVec,
+    alerts_sent: IntCounterVec,
+    alerts_pending: IntGauge,
     /// One scrape at a time sets the gauges read from the database.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -130,15 +134,30 @@ impl Metrics {
             ),
             &["environment", "kind"],
         )?;
+        let alerts_sent = IntCounterVec::new(
+            Opts::new(
+                "plumb_alerts_sent_total",
+                "Alert publishes by the alert's state (opened, resolved, degraded, recovered) and \
+                 result (sent, failed, no-topic).",
+            ),
+            &["state", "result"],
+        )?;
+        let alerts_pending = IntGauge::new(
+            "plumb_alerts_pending",
+            "Alerts in the outbox still to be sent, due or waiting (a quiet period, a retry), \
+             across all replicas.",
+        )?;
         let database_up = IntGauge::new(
             "plumb_database_up",
-            "1 when this scrape could read the queue and the environments from Postgres.",
+            "1 when this scrape could read the queue, the environments and the alert outbox \
+             from Postgres.",
         )?;
         let registry = Registry::new();
-        let own: [Box<dyn Collector>; 7] = [
+        let own: [Box<dyn Collector>; 8] = [
             Box::new(drift_episodes.clone()),
             Box::new(drift_detection.clone()),
             Box::new(reconciles.clone()),
+            Box::new(alerts_sent.clone()),
             Box::new(duration.clone()),
             Box::new(leases_held.clone()),
             Box::new(database_up.clone()),
@@ -150,12 +169,13 @@ impl Metrics {
         let events = events_counter()?;
         registry.register(Box::new(events.clone()))?;
         let database = Registry::new();
-        let read: [Box<dyn Collector>; 5] = [
+        let read: [Box<dyn Collector>; 6] = [
             Box::new(drift_open.clone()),
             Box::new(queue_depth.clone()),
             Box::new(queue_oldest_due.clone()),
             Box::new(queue_leased.clone()),
             Box::new(environments.clone()),
+            Box::new(alerts_pending.clone()),
         ];
         for collector in read {
             database.register(collector)?;
@@ -176,6 +196,8 @@ impl Metrics {
                 drift_episodes,
                 drift_detection,
                 drift_open,
+                alerts_sent,
+                alerts_pending,
                 scrape: tokio::sync::Mutex::new(()),
             }),
         })
@@ -224,6 +246,15 @@ impl Metrics {
         }
     }
 
+    /// One publish of an alert in `state` (None: a state Plumb does not write) and its result.
+    pub fn alert(&self, state: Option<AlertState>, delivery: Delivery) {
+        let state = state.map_or("other", AlertState::as_str);
+        self.inner
+            .alerts_sent
+            .with_label_values(&[state, delivery.as_str()])
+            .inc();
+    }
+
     /// Counts a lease this replica holds until the returned guard is dropped.
     pub fn lease_held(&self) -> HeldLease {
         self.inner.leases_held.inc();
@@ -236,7 +267,7 @@ impl Metrics {
         let _one_scrape = self.inner.scrape.lock().await;
         let read = self.read_database(store).await;
         if let Err(e) = &read {
-            tracing::warn!(error = %e, "metrics: cannot read the queue and environments");
+            tracing::warn!(error = %e, "metrics: cannot read the queue, environments and alert outbox");
         }
         self.inner.database_up.set(i64::from(read.is_ok()));
         let mut families = self.inner.registry.gather();
@@ -269,6 +300,7 @@ impl Metrics {
                 .with_label_values(&[reason.as_str()])
                 .set(count);
         }
+        self.inner.alerts_pending.set(store.alerts_pending().await?);
         Ok(())
     }
 }
@@ -390,6 +422,9 @@ mod tests {
         );
         metrics.reconciled(Step::NotClaimed, None);
         let held = metrics.lease_held();
+        metrics.alert(Some(AlertState::Opened), Delivery::Sent);
+        metrics.alert(Some(AlertState::Resolved), Delivery::NoTopic);
+        metrics.alert(None, Delivery::Failed);
         let text = encode(&metrics.inner.registry.gather());
         for line in [
             "plumb_aws_calls_total{operation=\"DescribeServices\",outcome=\"ok\",service=\"ECS\"} 2",
@@ -398,6 +433,9 @@ mod tests {
             "plumb_reconciles_total{error=\"throttled\",result=\"failed\"} 1",
             "plumb_reconcile_duration_seconds_count 1",
             "plumb_leases_held 1",
+            "plumb_alerts_sent_total{result=\"sent\",state=\"opened\"} 1",
+            "plumb_alerts_sent_total{result=\"no-topic\",state=\"resolved\"} 1",
+            "plumb_alerts_sent_total{result=\"failed\",state=\"other\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

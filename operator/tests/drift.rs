@@ -4,6 +4,7 @@
 //! `opened` and one `resolved` per episode.
 
 #[path = "support/proxy.rs"]
+#[allow(dead_code)] // Only its 5xx answers are used here.
 mod proxy;
 mod support;
 
@@ -512,7 +513,11 @@ async fn when_aws_fails_drift_is_unknown_and_the_environment_degraded_once(pool:
     proxy.drop_answers("DescribeServices", 1000, Fault::ServerError, |_| true);
     for _ in 0..3 {
         let failed = reconciler.reconcile("shop").await;
-        assert!(failed.is_err(), "{failed:?}");
+        let error = failed.expect_err("AWS fails");
+        assert!(
+            matches!(&error, plumb_operator::reconcile::ReconcileError::Aws(e) if e.is_outage()),
+            "{error:?}"
+        );
     }
     let env = store.get("shop").await.unwrap();
     let drifted = env

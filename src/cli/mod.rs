@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use plumb_operator::aws::parse_account_id;
+use plumb_operator::aws::sns::topic_region;
 use plumb_operator::store::Role;
 use tracing_subscriber::EnvFilter;
 
@@ -119,6 +120,30 @@ pub struct ServeArgs {
     /// abandoned (their leases released for another replica).
     #[arg(long, env = "PLUMB_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
     pub shutdown_grace_seconds: u64,
+    /// Run the alert sender, which publishes drift and AWS-health alerts to SNS
+    /// (`--alerts-sender=false` for a replica that sends none). Replicas share the alert
+    /// outbox through the database; each alert is published by one of them.
+    #[arg(
+        long,
+        env = "PLUMB_ALERTS_SENDER",
+        default_value_t = true,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = ArgAction::Set
+    )]
+    pub alerts_sender: bool,
+    /// SNS topic for the alerts of environments without `spec.alerts`, published with
+    /// Plumb's own credentials. Empty: none; such alerts are kept unsent, for lack of a topic.
+    #[arg(long, env = "PLUMB_ALERTS_TOPIC_ARN", value_parser = topic_arn)]
+    pub alerts_topic_arn: Option<String>,
+    /// Seconds a resolved drift (or a recovery from AWS failing) waits before it is
+    /// announced; the same drift coming back meanwhile continues its episode instead.
+    #[arg(long, env = "PLUMB_ALERT_QUIET_PERIOD_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400))]
+    pub alert_quiet_period_seconds: u64,
+    /// More drifts than this opening (or resolving) in one sweep of one environment are
+    /// announced as one summary.
+    #[arg(long, env = "PLUMB_ALERT_SUMMARY_THRESHOLD", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+    pub alert_summary_threshold: u16,
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,7 +252,6 @@ pub struct DeleteArgs {
     pub name: String,
 }
 
-/// An AWS account id, or nothing (an empty list, a trailing comma).
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct DriftArgs {
@@ -268,6 +292,19 @@ pub struct DriftAcceptArgs {
     pub field: String,
 }
 
+/// An SNS topic ARN; empty means none.
+fn topic_arn(text: &str) -> Result<String, String> {
+    let arn = text.trim();
+    if arn.is_empty() || topic_region(arn).is_some() {
+        Ok(arn.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an SNS topic ARN (arn:aws:sns:us-east-1:123456789012:topic)"
+        ))
+    }
+}
+
+/// An AWS account id, or nothing (an empty list, a trailing comma).
 fn account_id(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         Ok(String::new())

@@ -1,12 +1,14 @@
 //! The server side: `serve`, `migrate`, `token create`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use plumb_api::{ApiConfig, AppState, Application};
-use plumb_operator::aws::AwsConfig;
+use plumb_operator::alerts::{sender, AlertConfig};
+use plumb_operator::aws::{AwsConfig, ClientPool};
 use plumb_operator::controller::{Config as ControllerConfig, Controller};
 use plumb_operator::store::Store;
 use plumb_operator::validate::external_id_problem;
@@ -29,7 +31,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_bytes,
         ..ApiConfig::default()
     };
-    let state = AppState::new(store.clone(), config, aws).context("cannot define the metrics")?;
+    let alerts = AlertConfig {
+        default_topic: args.alerts_topic_arn.filter(|arn| !arn.is_empty()),
+        quiet_period: Duration::from_secs(args.alert_quiet_period_seconds),
+        summary_threshold: usize::from(args.alert_summary_threshold),
+    };
+    let state = AppState::new(store.clone(), config, aws)
+        .context("cannot define the metrics")?
+        .with_alerts(alerts.clone());
     let reconciler = state.reconciler.clone();
     let metrics = state.metrics.clone();
     let app = Application::build(args.listen, state)
@@ -41,6 +50,25 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let alert_sender = args.alerts_sender.then(|| {
+        if alerts.default_topic.is_none() {
+            tracing::info!(
+                "no --alerts-topic-arn: alerts of environments without spec.alerts are not sent"
+            );
+        }
+        // Clients of its own, acting as the reconciler's do and counted with them.
+        let clients = ClientPool::new(reconciler.aws.clone(), reconciler.counter.clone());
+        tokio::spawn(sender::run(
+            store.clone(),
+            Arc::new(clients),
+            alerts.clone(),
+            Some(metrics.clone()),
+            shutdown.clone(),
+        ))
+    });
+    if alert_sender.is_none() {
+        tracing::info!("alert sender off (--alerts-sender=false): this replica sends no alerts");
+    }
     let events = events::start(args.events, &reconciler, metrics.clone(), shutdown.clone());
     let controller = args.controller.then(|| {
         let config = ControllerConfig {
@@ -56,7 +84,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!("controller off (--controller=false): serving the API only");
     }
     let served = app.run(shutdown.clone()).await;
-    // The HTTP server may stop on its own (an accept error): stop the controller too.
+    // The HTTP server may stop on its own (an accept error): stop the others too.
     shutdown.cancel();
     if let Some(events) = events {
         events
@@ -67,6 +95,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         controller
             .await
             .context("the controller stopped abnormally")?;
+    }
+    if let Some(alert_sender) = alert_sender {
+        alert_sender
+            .await
+            .context("the alert sender stopped abnormally")?;
     }
     served?;
     tracing::info!("stopped");

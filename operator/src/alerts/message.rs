@@ -75,30 +75,30 @@ pub struct DriftAlert {
     pub records: Vec<RecordRef>,
 }
 
+/// What an alert is about, before its body.
+struct Head<'a> {
+    state: AlertState,
+    kind: &'a str,
+    resource: Option<&'a str>,
+    severity: Severity,
+    fingerprint: String,
+    subject: String,
+}
+
 impl Context<'_> {
-    fn alert(
-        &self,
-        state: AlertState,
-        kind: &str,
-        resource: Option<&str>,
-        severity: Severity,
-        fingerprint: String,
-        subject: String,
-        body: Value,
-        delay: Duration,
-    ) -> NewAlert {
+    fn alert(&self, head: Head<'_>, body: Value, delay: Duration) -> NewAlert {
         NewAlert {
             environment: self.environment.to_owned(),
             environment_uid: self.environment_uid,
-            state,
-            kind: kind.to_owned(),
-            resource: resource.map(str::to_owned),
-            severity,
-            topic_arn: self.alerts.map(|a| a.topic(severity).to_owned()),
+            state: head.state,
+            kind: head.kind.to_owned(),
+            resource: head.resource.map(str::to_owned),
+            severity: head.severity,
+            topic_arn: self.alerts.map(|a| a.topic(head.severity).to_owned()),
             role_arn: self.role_arn.map(str::to_owned),
             external_id: self.external_id.map(str::to_owned),
-            fingerprint,
-            subject: subject_line(&subject),
+            fingerprint: head.fingerprint,
+            subject: subject_line(&head.subject),
             body,
             delay,
         }
@@ -185,12 +185,14 @@ impl Context<'_> {
         });
         DriftAlert {
             alert: self.alert(
-                AlertState::Opened,
-                kind,
-                Some(resource),
-                severity,
-                fingerprint(self.environment, resource, &findings),
-                subject,
+                Head {
+                    state: AlertState::Opened,
+                    kind,
+                    resource: Some(resource),
+                    severity,
+                    fingerprint: fingerprint(self.environment, resource, &findings),
+                    subject,
+                },
                 body,
                 Duration::ZERO,
             ),
@@ -239,12 +241,14 @@ impl Context<'_> {
         });
         DriftAlert {
             alert: self.alert(
-                AlertState::Resolved,
-                kind,
-                Some(resource),
-                severity,
-                fingerprint(self.environment, resource, &findings),
-                subject,
+                Head {
+                    state: AlertState::Resolved,
+                    kind,
+                    resource: Some(resource),
+                    severity,
+                    fingerprint: fingerprint(self.environment, resource, &findings),
+                    subject,
+                },
                 body,
                 self.config.quiet_period,
             ),
@@ -297,7 +301,16 @@ impl Context<'_> {
         };
         DriftAlert {
             alert: self.alert(
-                state, "summary", None, severity, print, subject, body, delay,
+                Head {
+                    state,
+                    kind: "summary",
+                    resource: None,
+                    severity,
+                    fingerprint: print,
+                    subject,
+                },
+                body,
+                delay,
             ),
             records: groups.values().flatten().map(|(h, _)| *h).collect(),
         }
@@ -316,12 +329,14 @@ impl Context<'_> {
             "at": self.now,
         });
         self.alert(
-            AlertState::Degraded,
-            "aws",
-            None,
-            Severity::Warning,
-            format!("{}:aws", self.environment),
-            format!("plumb: {} degraded: AWS calls fail", self.environment),
+            Head {
+                state: AlertState::Degraded,
+                kind: "aws",
+                resource: None,
+                severity: Severity::Warning,
+                fingerprint: format!("{}:aws", self.environment),
+                subject: format!("plumb: {} degraded: AWS calls fail", self.environment),
+            },
             body,
             Duration::ZERO,
         )
@@ -340,12 +355,14 @@ impl Context<'_> {
             "at": self.now,
         });
         self.alert(
-            AlertState::Recovered,
-            "aws",
-            None,
-            Severity::Warning,
-            format!("{}:aws", self.environment),
-            format!("plumb: {} recovered: AWS calls succeed", self.environment),
+            Head {
+                state: AlertState::Recovered,
+                kind: "aws",
+                resource: None,
+                severity: Severity::Warning,
+                fingerprint: format!("{}:aws", self.environment),
+                subject: format!("plumb: {} recovered: AWS calls succeed", self.environment),
+            },
             body,
             self.config.quiet_period,
         )

@@ -12,6 +12,7 @@
 //! - AWS itself failing is one `degraded` message per environment, and one `recovered`.
 
 pub mod message;
+pub mod sender;
 
 use std::time::Duration;
 

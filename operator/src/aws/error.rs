@@ -281,6 +281,13 @@ impl AwsError {
                 operation,
                 detail: detail(),
             },
+            // An unreadable 5xx (no body) is AWS failing, not a response Plumb misread.
+            SdkError::ResponseError(r) if r.raw().status().as_u16() >= 500 => Self::Service {
+                service,
+                operation,
+                code: format!("Http{}", r.raw().status().as_u16()),
+                message: detail(),
+            },
             SdkError::ResponseError(_) => Self::Response {
                 service,
                 operation,

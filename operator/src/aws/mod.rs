@@ -24,6 +24,7 @@ mod rds;
 mod retry;
 mod secrets;
 mod snapshots;
+pub mod sns;
 mod sqs;
 mod tags;
 

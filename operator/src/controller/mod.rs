@@ -34,7 +34,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -43,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::Metrics;
 use crate::reconcile::{ReconcileError, Reconciler};
 use crate::spec::Policy;
-use crate::store::Store;
+use crate::store::{listen, Store};
 use worker::work;
 
 /// How soon an environment that is making progress (AWS busy, a rollout under way, a write
@@ -194,7 +193,8 @@ impl<R: Reconcile> Controller<R> {
         // Tasks in a JoinSet end with it: a controller dropped mid-run leaves nothing behind.
         let mut listener = JoinSet::new();
         listener.spawn(listen(
-            self.shared.queue.clone(),
+            self.shared.queue.pool().clone(),
+            CHANNEL,
             notified,
             shutdown.clone(),
             config.poll,
@@ -257,52 +257,5 @@ impl<R: Reconcile> Controller<R> {
         }
         while listener.join_next().await.is_some() {}
         tracing::info!("controller stopped");
-    }
-}
-
-/// Forwards `NOTIFY plumb_queue` payloads (environment names) until shutdown, reconnecting
-/// after `retry` when the connection drops. The poll covers what is missed meanwhile.
-async fn listen(
-    queue: Queue,
-    names: mpsc::Sender<String>,
-    shutdown: CancellationToken,
-    retry: Duration,
-) {
-    loop {
-        let connected = async {
-            let mut listener = PgListener::connect_with(queue.pool()).await?;
-            listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let mut listener = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            connected = connected => match connected {
-                Ok(listener) => listener,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for queue notifications; polling");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(retry) => continue,
-                    }
-                }
-            },
-        };
-        loop {
-            let received = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                received = listener.recv() => received,
-            };
-            match received {
-                Ok(notification) => {
-                    if names.send(notification.payload().to_owned()).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "queue notifications interrupted; reconnecting");
-                    break;
-                }
-            }
-        }
     }
 }

@@ -17,6 +17,7 @@ use crate::alerts::message::Context;
 use crate::alerts::AlertConfig;
 use crate::engine::diff::same;
 use crate::engine::graph::desired_graph;
+use crate::engine::DesiredGraph;
 use crate::spec::{self, Environment};
 use crate::store::{Store, StoreError};
 use crate::validate::validate;
@@ -83,6 +84,19 @@ pub fn accepted_spec(env: &Environment, record: &DriftRecord) -> Result<Environm
         path: path.clone(),
         reason,
     };
+    // Only a place in the spec that sets this one field: the region, the network or a
+    // service as a whole reach much more than the field that drifted.
+    let users = desired_graph(env)
+        .resources
+        .iter()
+        .flat_map(|d| d.paths.values())
+        .filter(|p| *p == &path || p.starts_with(&format!("{path}.")))
+        .count();
+    if users != 1 || !path.contains('.') {
+        return Err(refuse(
+            "that place in the spec sets more than this field".into(),
+        ));
+    }
     let mut document =
         serde_json::to_value(&env.spec).map_err(|e| refuse(format!("the spec: {e}")))?;
     let slot = locate(&mut document, &path).ok_or_else(|| refuse("no such place".into()))?;
@@ -102,8 +116,13 @@ pub fn accepted_spec(env: &Environment, record: &DriftRecord) -> Result<Environm
             .collect();
         return Err(refuse(reasons.join("; ")));
     }
-    // The spec must now derive exactly what AWS has.
+    // The spec must now derive exactly what AWS has, and change nothing else: a value the
+    // spec shares among resources (the region, the subnets) is not one drift can move.
     let graph = desired_graph(&changed);
+    if let Some(other) = also_changed(&desired_graph(env), &graph, &record.resource, &record.field)
+    {
+        return Err(refuse(format!("it would also change {other}")));
+    }
     let derived = graph
         .resources
         .iter()
@@ -114,6 +133,36 @@ pub fn accepted_spec(env: &Environment, record: &DriftRecord) -> Result<Environm
         Some((_, value)) => Err(refuse(format!("the spec would derive {value}"))),
         None => Err(refuse("the field is not managed from there".into())),
     }
+}
+
+/// Something besides `resource`'s `field` that differs between the two graphs.
+fn also_changed(
+    before: &DesiredGraph,
+    after: &DesiredGraph,
+    resource: &str,
+    field: &str,
+) -> Option<String> {
+    let ids = |g: &DesiredGraph| -> Vec<String> {
+        g.resources.iter().map(|d| d.id.to_string()).collect()
+    };
+    if ids(before) != ids(after) {
+        return Some("which resources the spec derives".to_owned());
+    }
+    before
+        .resources
+        .iter()
+        .zip(&after.resources)
+        .find_map(|(b, a)| {
+            let id = b.id.to_string();
+            if id != resource {
+                return (b != a).then_some(id);
+            }
+            let mut b = b.clone();
+            let mut a = a.clone();
+            b.fields.remove(field);
+            a.fields.remove(field);
+            (b != a).then(|| format!("other fields of {id}"))
+        })
 }
 
 /// The value at a dotted path below `spec`, creating nothing.

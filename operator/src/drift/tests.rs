@@ -200,3 +200,118 @@ fn thirty_drifts_in_one_sweep_are_one_summary() {
     assert!(alerts.iter().all(|a| a.alert.kind == "metric-alarm"));
     assert_eq!(alerts[0].alert.body["drift"][0]["observed"], json!(90));
 }
+
+mod accepting {
+    use chrono::Utc;
+    use serde_json::json;
+
+    use crate::drift::accept::{accepted_spec, AcceptError};
+    use crate::drift::{DriftRecord, DriftState};
+    use crate::spec::{parse_document, Environment, Format};
+
+    fn shop() -> Environment {
+        parse_document(
+            r#"
+apiVersion: plumb.dev/v1
+kind: Environment
+metadata: {name: shop}
+spec:
+  region: us-east-1
+  network: {subnets: [subnet-0123456789abcdef0, subnet-0123456789abcdef1], securityGroups: [sg-0123456789abcdef0]}
+  ecs:
+    executionRoleArn: arn:aws:iam::123456789012:role/shop-execution
+    services:
+      worker: {image: "registry.example.com/worker:1", cpu: 256, memory: 512, desiredCount: 1}
+"#,
+            Format::Yaml,
+        )
+        .unwrap()
+    }
+
+    fn record(resource: &str, field: &str, path: &str, observed: serde_json::Value) -> DriftRecord {
+        DriftRecord {
+            id: 1,
+            environment: "shop".into(),
+            resource: resource.into(),
+            kind: resource.split_once('/').unwrap().0.into(),
+            field: field.into(),
+            spec_path: Some(path.into()),
+            desired: None,
+            observed: Some(observed),
+            first_seen: Utc::now(),
+            last_seen: Utc::now(),
+            state: DriftState::Open,
+            resolution: None,
+            resolved_at: None,
+            flaps: 0,
+            actor: None,
+        }
+    }
+
+    #[test]
+    fn a_value_the_spec_holds_as_it_is_is_taken() {
+        let r = record(
+            "ecs-service/shop-worker",
+            "desiredCount",
+            "ecs.services.worker.desiredCount",
+            json!(4),
+        );
+        let changed = accepted_spec(&shop(), &r).unwrap();
+        assert_eq!(
+            changed.spec.ecs.unwrap().services["worker"].desired_count,
+            4
+        );
+        // AWS reports task memory as a string; the spec holds a number.
+        let r = record(
+            "task-definition/shop-worker",
+            "memory",
+            "ecs.services.worker.memory",
+            json!("1024"),
+        );
+        let changed = accepted_spec(&shop(), &r).unwrap();
+        assert_eq!(changed.spec.ecs.unwrap().services["worker"].memory, 1024);
+    }
+
+    #[test]
+    fn a_value_the_spec_shares_or_says_otherwise_is_refused() {
+        // The region reaches every resource: accepting a log region would move them all.
+        let r = record(
+            "task-definition/shop-worker",
+            "region",
+            "region",
+            json!("eu-west-1"),
+        );
+        let refused = accepted_spec(&shop(), &r).unwrap_err();
+        assert!(
+            matches!(refused, AcceptError::NotExpressible { .. }),
+            "{refused}"
+        );
+        assert!(refused.to_string().contains("spec.region"), "{refused}");
+        // A value validation refuses.
+        let r = record(
+            "ecs-service/shop-worker",
+            "desiredCount",
+            "ecs.services.worker.desiredCount",
+            json!(-3),
+        );
+        assert!(accepted_spec(&shop(), &r).is_err());
+        // A resource gone, and a record already resolved.
+        let mut gone = record("ecs-service/shop-worker", "exists", "ecs", json!(false));
+        gone.spec_path = None;
+        assert!(matches!(
+            accepted_spec(&shop(), &gone),
+            Err(AcceptError::Gone(_))
+        ));
+        let mut done = record(
+            "ecs-service/shop-worker",
+            "desiredCount",
+            "ecs.services.worker.desiredCount",
+            json!(4),
+        );
+        done.state = DriftState::Resolved;
+        assert!(matches!(
+            accepted_spec(&shop(), &done),
+            Err(AcceptError::NotOpen(_))
+        ));
+    }
+}

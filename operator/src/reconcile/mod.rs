@@ -35,7 +35,7 @@ use crate::engine::plan::{plan, Holds};
 use crate::engine::{DesiredGraph, ObservedState, Plan, ResourceId, Verb};
 use crate::metrics::Metrics;
 use crate::spec::{DriftPolicy, Environment, EnvironmentStatus};
-use crate::store::{DriftWrite, Health, Store, StoreError, RELEASED};
+use crate::store::{AppliedChanges, DriftWrite, Health, Store, StoreError, RELEASED};
 use apply::{Run, Writer};
 use status::{Found, Verdict};
 
@@ -394,9 +394,10 @@ impl Reconciler {
             Some(failure) if failure.outage => Health::Down(&failure.message),
             _ => Health::Up,
         };
+        let changes = AppliedChanges::between(applied, &now_applied);
         let write = DriftWrite {
             cx: self.alert_cx(env),
-            sweep: Some((&found, &now_applied)),
+            sweep: Some((&found, &changes)),
             health,
         };
         let counts = self.write_status(env, &status, fence, Some(&write)).await?;
@@ -518,7 +519,7 @@ impl Reconciler {
             });
         }
         // What was drifted is gone with the environment.
-        let empty = (crate::drift::Sweep::default(), LastApplied::new());
+        let empty = (crate::drift::Sweep::default(), AppliedChanges::default());
         let write = DriftWrite {
             cx: self.alert_cx(env),
             sweep: Some((&empty.0, &empty.1)),

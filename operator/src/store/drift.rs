@@ -1,7 +1,7 @@
 //! Drift records, what Plumb last applied per resource, and the alert outbox rows their
 //! changes write, all in the transaction of the reconcile's status.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -148,11 +148,17 @@ pub(crate) async fn record_sweep(
     conn: &mut PgConnection,
     cx: &Context<'_>,
     sweep: &Sweep,
-    applied: &LastApplied,
+    applied: &AppliedChanges,
 ) -> Result<SweepCounts, StoreError> {
     let env = cx.environment;
     let open = open_records(conn, env).await?;
-    let pending = pending_resolves(conn, env).await?;
+    // Only drift found now can be a flap.
+    let found = !sweep.drifted.is_empty() || !sweep.corrected.is_empty();
+    let pending = if found {
+        pending_resolves(conn, env).await?
+    } else {
+        Vec::new()
+    };
     let actors = actors(conn, env).await?;
     let print = |resource: &str, findings: &[&Finding]| fingerprint(env, resource, findings);
     let tracked = track(&open, &pending, sweep, &actors, &print);
@@ -161,7 +167,7 @@ pub(crate) async fn record_sweep(
         let records: Vec<i64> = records.iter().filter_map(|r| ids.get(r).copied()).collect();
         enqueue(conn, &alert, &records).await?;
     }
-    write_applied(conn, env, applied, &sweep.desired).await?;
+    write_applied(conn, env, applied).await?;
     let now = Utc::now();
     Ok(SweepCounts {
         opened: tracked.opened.values().map(Vec::len).sum(),
@@ -203,11 +209,13 @@ async fn pending_resolves(
     conn: &mut PgConnection,
     env: &str,
 ) -> Result<Vec<PendingResolve>, StoreError> {
-    // Lock them first (FOR UPDATE does not go with GROUP BY): a sender must not send one
-    // this sweep withdraws.
-    sqlx::query(
+    // Lock them first (FOR UPDATE does not go with GROUP BY), so a sender cannot send one
+    // this sweep withdraws. One a sender holds now is being sent: too late to withdraw, so
+    // skipped rather than waited for.
+    let locked: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM alert_outbox WHERE environment = $1 AND state = 'resolved' \
-         AND resource IS NOT NULL AND sent_at IS NULL AND cancelled_at IS NULL FOR UPDATE",
+         AND resource IS NOT NULL AND sent_at IS NULL AND cancelled_at IS NULL \
+         AND unsendable_at IS NULL FOR UPDATE SKIP LOCKED",
     )
     .bind(env)
     .fetch_all(&mut *conn)
@@ -217,11 +225,10 @@ async fn pending_resolves(
                 COALESCE(array_agg(d.id ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}') AS ids, \
                 COALESCE(array_agg(d.field ORDER BY d.id) FILTER (WHERE d.id IS NOT NULL), '{}') AS fields \
          FROM alert_outbox a LEFT JOIN drift d ON d.id = ANY (a.records) AND d.state = 'resolved' \
-         WHERE a.environment = $1 AND a.state = 'resolved' AND a.resource IS NOT NULL \
-           AND a.sent_at IS NULL AND a.cancelled_at IS NULL \
+         WHERE a.id = ANY ($1) \
          GROUP BY a.id",
     )
-    .bind(env)
+    .bind(&locked)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
@@ -345,44 +352,60 @@ fn actor_json(actor: &Actor) -> Result<Value, StoreError> {
     serde_json::to_value(actor).map_err(|e| StoreError::Corrupt("actor".into(), e.to_string()))
 }
 
-/// Replaces what was applied to the environment's desired resources; forgets the rest.
+/// What was applied, as one sweep changed it: entries to write, resources to forget.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppliedChanges {
+    pub set: LastApplied,
+    pub forget: Vec<String>,
+}
+
+impl AppliedChanges {
+    /// From what was applied before the sweep to what is applied after it (which names
+    /// every resource still desired).
+    pub fn between(before: &LastApplied, now: &LastApplied) -> Self {
+        Self {
+            set: now
+                .iter()
+                .filter(|(resource, a)| before.get(*resource) != Some(*a))
+                .map(|(r, a)| (r.clone(), a.clone()))
+                .collect(),
+            forget: before
+                .keys()
+                .filter(|r| !now.contains_key(*r))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// Writes what changed in what was applied: one statement each, none when nothing did.
 async fn write_applied(
     conn: &mut PgConnection,
     env: &str,
-    applied: &LastApplied,
-    desired: &BTreeSet<String>,
+    changes: &AppliedChanges,
 ) -> Result<(), StoreError> {
-    for (resource, a) in applied.iter().filter(|(r, _)| desired.contains(*r)) {
-        let fields = serde_json::to_value(&a.fields)
+    if !changes.set.is_empty() {
+        let set = serde_json::to_value(&changes.set)
             .map_err(|e| StoreError::Corrupt(env.to_owned(), e.to_string()))?;
         sqlx::query(
             "INSERT INTO applied_fields (environment, resource, generation, fields) \
-             VALUES ($1, $2, $3, $4) \
+             SELECT $1, key, (value->>'generation')::bigint, value->'fields' \
+             FROM jsonb_each($2) \
              ON CONFLICT (environment, resource) DO UPDATE SET \
-             generation = EXCLUDED.generation, fields = EXCLUDED.fields, updated_at = now() \
-             WHERE applied_fields.fields <> EXCLUDED.fields \
-                OR applied_fields.generation <> EXCLUDED.generation",
+             generation = EXCLUDED.generation, fields = EXCLUDED.fields, updated_at = now()",
         )
         .bind(env)
-        .bind(resource)
-        .bind(a.generation)
-        .bind(fields)
+        .bind(set)
         .execute(&mut *conn)
         .await?;
     }
-    let keep: Vec<&str> = desired.iter().map(String::as_str).collect();
-    sqlx::query("DELETE FROM applied_fields WHERE environment = $1 AND resource <> ALL ($2)")
-        .bind(env)
-        .bind(&keep)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(&format!(
-        "DELETE FROM drift_actors WHERE environment = $1 \
-         AND received_at <= now() - interval '{ACTOR_TTL}'"
-    ))
-    .bind(env)
-    .execute(&mut *conn)
-    .await?;
+    if !changes.forget.is_empty() {
+        sqlx::query("DELETE FROM applied_fields WHERE environment = $1 AND resource = ANY ($2)")
+            .bind(env)
+            .bind(&changes.forget)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -5,17 +5,21 @@
 //! A write whose derived AWS names another environment holds is a [`StoreError::NameClaimed`].
 
 mod actors;
+mod alerts;
 mod claims;
 pub(crate) mod drift;
 mod environments;
 mod events;
+mod notifications;
 mod selector;
 mod status;
 mod tokens;
 
-pub use drift::{DriftFilter, SweepCounts, ALERTS_CHANNEL};
+pub use alerts::{Claim, OutboxAlert};
+pub use drift::{AppliedChanges, DriftFilter, SweepCounts, ALERTS_CHANNEL};
 pub use environments::{Page, WriteOutcome, RELEASED};
 pub use events::Event;
+pub(crate) use notifications::listen;
 pub use selector::{LabelSelector, SelectorError};
 pub use status::{DriftWrite, Health};
 pub use tokens::{NewToken, Role, Token};

@@ -7,11 +7,11 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::drift::{self, SweepCounts};
+use super::drift::{self, AppliedChanges, SweepCounts};
 use super::{Store, StoreError};
 use crate::alerts::message::Context;
 use crate::controller::Lease;
-use crate::drift::{LastApplied, Sweep};
+use crate::drift::Sweep;
 use crate::spec::EnvironmentStatus;
 
 impl Store {
@@ -150,7 +150,7 @@ pub struct DriftWrite<'a> {
     /// Who the environment's alerts go to.
     pub cx: Context<'a>,
     /// The sweep and what is applied now; None when nothing was compared (a failed look).
-    pub sweep: Option<(&'a Sweep, &'a LastApplied)>,
+    pub sweep: Option<(&'a Sweep, &'a AppliedChanges)>,
     pub health: Health<'a>,
 }
 

@@ -206,3 +206,82 @@ async fn answers(child: &mut Child, endpoint: &str) -> bool {
     }
     false
 }
+
+/// An SNS topic named `name` and an SQS queue subscribed to it (SNS's envelope, not raw
+/// delivery), made with `clients` in their region: (topic ARN, queue URL).
+#[allow(dead_code)]
+pub async fn subscribed_queue(clients: &Clients, name: &str) -> (String, String) {
+    let arn = clients
+        .sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("topic ARN");
+    let queue_url = clients
+        .sqs
+        .create_queue()
+        .queue_name(format!("{name}-queue"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue URL");
+    let attributes = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names("QueueArn".into())
+        .send()
+        .await
+        .expect("queue attributes");
+    let queue_arn = attributes
+        .attributes
+        .and_then(|a| a.into_iter().find(|(k, _)| k.as_str() == "QueueArn"))
+        .map(|(_, arn)| arn)
+        .expect("queue ARN");
+    clients
+        .sns
+        .subscribe()
+        .topic_arn(&arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .expect("subscribe");
+    (arn, queue_url)
+}
+
+/// Every message `queue_url` holds now, parsed as JSON (each removed from the queue).
+#[allow(dead_code)]
+pub async fn drain(clients: &Clients, queue_url: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    loop {
+        let answer = clients
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .expect("receive");
+        let messages = answer.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return out;
+        }
+        for message in messages {
+            let body = message.body.as_deref().expect("message body");
+            out.push(serde_json::from_str(body).expect("a JSON message"));
+            clients
+                .sqs
+                .delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(message.receipt_handle.expect("receipt handle"))
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+}
