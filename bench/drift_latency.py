@@ -211,7 +211,9 @@ def main():
         ).stdout.strip()
         port = free_port()
         server = subprocess.Popen(
-            [PLUMB, "serve", "--listen", f"127.0.0.1:{port}", "--events-queue-url", queue_url],
+            # No alerts: the environment has no topic, and they are not what is measured.
+            [PLUMB, "serve", "--listen", f"127.0.0.1:{port}", "--events-queue-url", queue_url,
+             "--alerts-sender=false"],
             env=env, stdout=subprocess.DEVNULL,
         )
         procs.append(server)
