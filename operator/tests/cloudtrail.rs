@@ -3,15 +3,16 @@
 //! consumer records who changed an environment's resource and makes the environment due.
 
 // Shared with the other moto tests; this one needs only the server and its clients.
+#[path = "support/events.rs"]
+mod events;
 #[allow(dead_code)]
 mod support;
 
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region};
-use aws_credential_types::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
+use events::{alice, eventbridge, update_service, ACCOUNT, REGION, RULE};
 use plumb_operator::aws::{caller_identity, CallCounter, CallKey, CallOutcome, Clients};
 use plumb_operator::cloudtrail::{self, Config, Consumer, Outcome};
 use plumb_operator::controller::Queue;
@@ -24,13 +25,6 @@ use sqlx::PgPool;
 use support::Moto;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// The rule the deployment guide creates.
-const RULE: &str = include_str!("../../deploy/eventbridge-rule.json");
-
-const REGION: &str = "us-east-1";
-/// moto's account.
-const ACCOUNT: &str = "123456789012";
 
 struct World {
     moto: Moto,
@@ -156,19 +150,7 @@ impl World {
 
     /// Sends a CloudTrail event of `name` on `source` through EventBridge.
     async fn put(&self, source: &str, detail: Value) {
-        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-            .source(source)
-            .detail_type("AWS API Call via CloudTrail")
-            .detail(detail.to_string())
-            .build();
-        let put = self
-            .events
-            .put_events()
-            .entries(entry)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.failed_entry_count, 0, "{put:?}");
+        events::put(&self.events, source, &detail).await;
     }
 
     /// Sends `body` to the queue as it is.
@@ -258,49 +240,6 @@ impl World {
             })
             .unwrap()
     }
-}
-
-async fn eventbridge(moto: &Moto) -> aws_sdk_eventbridge::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(&moto.endpoint)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
-    aws_sdk_eventbridge::Client::new(&sdk)
-}
-
-/// The `detail` of an ECS UpdateService call by `identity`, as CloudTrail records it.
-fn update_service(cluster: &str, service: &str, identity: Value, from: &str) -> Value {
-    json!({
-        "eventVersion": "1.08",
-        "userIdentity": identity,
-        "eventTime": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "eventSource": "ecs.amazonaws.com",
-        "eventName": "UpdateService",
-        "awsRegion": REGION,
-        "sourceIPAddress": from,
-        "userAgent": if from.ends_with(".amazonaws.com") { from } else { "aws-cli/2.15.0" },
-        "requestParameters": {"cluster": cluster, "service": service, "desiredCount": 5},
-        "responseElements": null,
-        "requestID": Uuid::new_v4().to_string(),
-        "eventID": Uuid::new_v4().to_string(),
-        "readOnly": false,
-        "eventType": "AwsApiCall",
-        "managementEvent": true,
-        "recipientAccountId": ACCOUNT,
-        "eventCategory": "Management"
-    })
-}
-
-fn alice() -> Value {
-    json!({
-        "type": "IAMUser",
-        "principalId": "AIDAEXAMPLEEXAMPLE",
-        "arn": format!("arn:aws:iam::{ACCOUNT}:user/alice"),
-        "accountId": ACCOUNT,
-        "userName": "alice"
-    })
 }
 
 /// Outcomes of polls until `n` messages were handled (moto may split a batch).

@@ -16,8 +16,9 @@ use crate::drift::{
     track, Actor, Applied, DriftRecord, DriftState, Finding, LastApplied, RecordRef, Sweep, Tracked,
 };
 
-/// How long an actor CloudTrail named waits for a reconcile to find its drift.
-const ACTOR_TTL: &str = "1 hour";
+/// How long an actor CloudTrail named waits for a reconcile to find its drift: longer than
+/// the default resync, so drift found by polling after a lost wake-up still gets its actor.
+const ACTOR_TTL: &str = "15 minutes";
 
 /// Which drift records to list.
 #[derive(Debug, Clone, Default)]
@@ -245,12 +246,16 @@ async fn pending_resolves(
         .collect()
 }
 
-/// The newest actor CloudTrail named per resource of `env`, within the last hour.
+/// The newest actor CloudTrail named per resource of `env` (CloudTrail's times are whole
+/// seconds: the later event of the same second wins), within [`ACTOR_TTL`]; older ones are
+/// forgotten.
 async fn actors(conn: &mut PgConnection, env: &str) -> Result<BTreeMap<String, Actor>, StoreError> {
     let rows = sqlx::query(&format!(
-        "SELECT DISTINCT ON (resource) resource, actor FROM drift_actors \
+        "WITH aged AS (DELETE FROM drift_actors \
+                       WHERE environment = $1 AND received_at <= now() - interval '{ACTOR_TTL}') \
+         SELECT DISTINCT ON (resource) resource, actor FROM drift_actors \
          WHERE environment = $1 AND received_at > now() - interval '{ACTOR_TTL}' \
-         ORDER BY resource, event_time DESC"
+         ORDER BY resource, event_time DESC, id DESC"
     ))
     .bind(env)
     .fetch_all(&mut *conn)
@@ -338,6 +343,28 @@ async fn write_records(
         .execute(&mut *conn)
         .await?;
         ids.insert(*handle, id);
+    }
+    // An actor named on a record is used up: a later drift of the resource is someone's
+    // later change.
+    let named: Vec<&str> = tracked
+        .insert
+        .iter()
+        .filter(|(_, a)| a.is_some())
+        .map(|(f, _)| f.resource.as_str())
+        .chain(
+            tracked
+                .update
+                .iter()
+                .filter(|(_, _, a)| a.is_some())
+                .map(|(_, f, _)| f.resource.as_str()),
+        )
+        .collect();
+    if !named.is_empty() {
+        sqlx::query("DELETE FROM drift_actors WHERE environment = $1 AND resource = ANY ($2)")
+            .bind(cx.environment)
+            .bind(&named)
+            .execute(&mut *conn)
+            .await?;
     }
     for alert in &tracked.cancel {
         sqlx::query("UPDATE alert_outbox SET cancelled_at = now() WHERE id = $1")
