@@ -21,7 +21,7 @@ use strum::VariantArray;
 use crate::alerts::sender::Delivery;
 use crate::alerts::AlertState;
 use crate::aws::CallCounter;
-use crate::cloudtrail::Outcome;
+use crate::cloudtrail::EventOutcome;
 use crate::controller::{Queue, Step};
 use crate::store::{Store, StoreError, SweepCounts};
 
@@ -224,7 +224,7 @@ impl Metrics {
     }
 
     /// One CloudTrail event message handled (or dropped), by what became of it.
-    pub fn event(&self, outcome: Outcome) {
+    pub fn event(&self, outcome: EventOutcome) {
         self.inner
             .events
             .with_label_values(&[outcome.as_str()])
@@ -315,7 +315,7 @@ fn events_counter() -> Result<IntCounterVec, prometheus::Error> {
         ),
         &["outcome"],
     )?;
-    for outcome in Outcome::VARIANTS {
+    for outcome in EventOutcome::VARIANTS {
         events.with_label_values(&[outcome.as_str()]);
     }
     Ok(events)
@@ -447,9 +447,9 @@ mod tests {
     #[test]
     fn events_are_counted_by_outcome_each_outcome_shown_from_the_start() {
         let metrics = Metrics::new(CallCounter::new()).expect("valid metrics");
-        metrics.event(Outcome::Matched);
-        metrics.event(Outcome::Matched);
-        metrics.event(Outcome::AwsService);
+        metrics.event(EventOutcome::Matched);
+        metrics.event(EventOutcome::Matched);
+        metrics.event(EventOutcome::AwsService);
         let text = encode(&metrics.inner.registry.gather());
         for line in [
             "plumb_events_total{outcome=\"matched\"} 2",

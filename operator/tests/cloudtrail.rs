@@ -14,7 +14,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use events::{alice, eventbridge, update_service, ACCOUNT, REGION, RULE};
 use plumb_operator::aws::{caller_identity, CallCounter, CallKey, CallOutcome, Clients};
-use plumb_operator::cloudtrail::{self, Config, Consumer, Outcome};
+use plumb_operator::cloudtrail::{self, Config, Consumer, EventOutcome};
 use plumb_operator::controller::Queue;
 use plumb_operator::drift::Actor;
 use plumb_operator::metrics::Metrics;
@@ -223,7 +223,7 @@ impl World {
     }
 
     /// `plumb_events_total` by outcome, from /metrics.
-    async fn counted(&self, outcome: Outcome) -> f64 {
+    async fn counted(&self, outcome: EventOutcome) -> f64 {
         let text = self.metrics.render(&self.store).await;
         let lines = text.lines().map(|l| Ok(l.to_owned()));
         let scrape = prometheus_parse::Scrape::parse(lines).unwrap();
@@ -243,7 +243,7 @@ impl World {
 }
 
 /// Outcomes of polls until `n` messages were handled (moto may split a batch).
-async fn poll(consumer: &Consumer, n: usize) -> Vec<Outcome> {
+async fn poll(consumer: &Consumer, n: usize) -> Vec<EventOutcome> {
     let mut outcomes = Vec::new();
     for _ in 0..10 {
         outcomes.extend(consumer.poll().await.unwrap());
@@ -270,7 +270,7 @@ async fn a_persons_change_records_the_actor_and_makes_the_environment_due(pool: 
         update_service("shop-cluster", "shop-api", alice(), "203.0.113.7"),
     )
     .await;
-    assert_eq!(poll(&consumer, 1).await, [Outcome::Matched]);
+    assert_eq!(poll(&consumer, 1).await, [EventOutcome::Matched]);
 
     let actors = w.actors().await;
     assert_eq!(actors.len(), 1, "{actors:?}");
@@ -290,7 +290,7 @@ async fn a_persons_change_records_the_actor_and_makes_the_environment_due(pool: 
     assert_eq!(w.drift_actor(before).await.as_ref(), Some(actor));
     assert_eq!(w.drift_actor(earlier).await, None);
     assert_eq!(w.queued().await, 0, "handled messages are deleted");
-    assert_eq!(w.counted(Outcome::Matched).await, 1.0);
+    assert_eq!(w.counted(EventOutcome::Matched).await, 1.0);
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -326,13 +326,13 @@ async fn plumbs_own_calls_and_autoscaling_record_nothing(pool: PgPool) {
 
     assert_eq!(
         poll(&consumer, 2).await,
-        [Outcome::Own, Outcome::AwsService]
+        [EventOutcome::Own, EventOutcome::AwsService]
     );
     assert_eq!(w.actors().await, []);
     assert!(!w.due_now().await);
     assert_eq!(w.queued().await, 0);
-    assert_eq!(w.counted(Outcome::Own).await, 1.0);
-    assert_eq!(w.counted(Outcome::AwsService).await, 1.0);
+    assert_eq!(w.counted(EventOutcome::Own).await, 1.0);
+    assert_eq!(w.counted(EventOutcome::AwsService).await, 1.0);
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -356,17 +356,17 @@ async fn garbage_and_foreign_events_are_deleted_and_counted(pool: PgPool) {
     assert_eq!(
         poll(&consumer, 4).await,
         [
-            Outcome::Foreign,
-            Outcome::Foreign,
-            Outcome::Unparseable,
-            Outcome::Unparseable
+            EventOutcome::Foreign,
+            EventOutcome::Foreign,
+            EventOutcome::Unparseable,
+            EventOutcome::Unparseable
         ]
     );
     assert_eq!(w.actors().await, []);
     assert!(!w.due_now().await);
     assert_eq!(w.queued().await, 0, "every message is deleted");
-    assert_eq!(w.counted(Outcome::Unparseable).await, 2.0);
-    assert_eq!(w.counted(Outcome::Foreign).await, 2.0);
+    assert_eq!(w.counted(EventOutcome::Unparseable).await, 2.0);
+    assert_eq!(w.counted(EventOutcome::Foreign).await, 2.0);
 }
 
 #[sqlx::test(migrator = "plumb_operator::store::MIGRATOR")]
@@ -432,7 +432,7 @@ async fn an_mq_event_finds_the_broker_by_the_id_its_arn_ends_with(pool: PgPool) 
 
     assert_eq!(
         poll(&consumer, 2).await,
-        [Outcome::Matched, Outcome::Foreign]
+        [EventOutcome::Matched, EventOutcome::Foreign]
     );
     let actors = w.actors().await;
     assert_eq!(actors.len(), 1, "{actors:?}");
@@ -510,9 +510,9 @@ async fn a_message_the_database_refuses_comes_back_then_is_dropped_as_failed(poo
         );
         assert_eq!(w.queued().await, 1, "kept for another delivery");
     }
-    assert_eq!(consumer.poll().await.unwrap(), [Outcome::Failed]);
+    assert_eq!(consumer.poll().await.unwrap(), [EventOutcome::Failed]);
     assert_eq!(w.queued().await, 0);
-    assert_eq!(w.counted(Outcome::Failed).await, 1.0);
+    assert_eq!(w.counted(EventOutcome::Failed).await, 1.0);
     assert!(
         !w.due_now().await,
         "the transaction that failed requested nothing"

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use plumb_operator::aws::{CallCounter, Clients};
-use plumb_operator::cloudtrail::{Config, Consumer, Outcome};
+use plumb_operator::cloudtrail::{Config, Consumer, EventOutcome};
 use plumb_operator::drift::{DriftRecord, DriftState};
 use plumb_operator::reconcile::Reconciler;
 use plumb_operator::spec::{parse_document, Environment, Format};
@@ -187,7 +187,7 @@ async fn a_console_change_sent_through_eventbridge_names_its_actor_on_the_drift(
             break;
         }
     }
-    assert_eq!(outcomes, [Outcome::Matched]);
+    assert_eq!(outcomes, [EventOutcome::Matched]);
     let due = sqlx::query_scalar::<_, bool>(
         "SELECT next_run_at <= now() FROM reconcile_queue WHERE name = 'shop'",
     )

@@ -3,7 +3,7 @@
 
 use super::parse::{Event, Identity};
 use super::targets::{targets, Target};
-use super::{Outcome, Scope};
+use super::{EventOutcome, Scope};
 use crate::aws::{is_account_id, CallerIdentity, SESSION_NAME};
 
 /// Prefix of the roles only an AWS service can assume (service-linked roles).
@@ -85,7 +85,7 @@ impl<'a> AssumedRole<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Dropped and counted with this outcome.
-    Drop(Outcome),
+    Drop(EventOutcome),
     /// Look these up: the environments holding them get the actor and a reconcile; none
     /// holding any makes the event foreign.
     Lookup { scope: Scope, targets: Vec<Target> },
@@ -94,21 +94,21 @@ pub enum Verdict {
 /// Decides what to do with `event`, given Plumb's own identity.
 pub fn classify(event: &Event, own: &Own) -> Verdict {
     if is_read_only(event) {
-        return Verdict::Drop(Outcome::ReadOnly);
+        return Verdict::Drop(EventOutcome::ReadOnly);
     }
     if own.made(&event.identity) {
-        return Verdict::Drop(Outcome::Own);
+        return Verdict::Drop(EventOutcome::Own);
     }
     if by_aws_service(event) {
-        return Verdict::Drop(Outcome::AwsService);
+        return Verdict::Drop(EventOutcome::AwsService);
     }
     if event.error_code.is_some() {
-        return Verdict::Drop(Outcome::Ignored);
+        return Verdict::Drop(EventOutcome::Ignored);
     }
     match targets(event) {
-        Err(_) => Verdict::Drop(Outcome::Unparseable),
-        Ok(None) => Verdict::Drop(Outcome::Ignored),
-        Ok(Some(targets)) if targets.is_empty() => Verdict::Drop(Outcome::Foreign),
+        Err(_) => Verdict::Drop(EventOutcome::Unparseable),
+        Ok(None) => Verdict::Drop(EventOutcome::Ignored),
+        Ok(Some(targets)) if targets.is_empty() => Verdict::Drop(EventOutcome::Foreign),
         Ok(Some(targets)) => Verdict::Lookup {
             scope: scope(event, own),
             targets,

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::classify::{classify, Own, Verdict};
 use super::parse::{parse, Parsed};
-use super::Outcome;
+use super::EventOutcome;
 use crate::aws::{
     caller_identity, clients_for, AwsConfig, AwsError, CallCounter, EventQueue, QueueMessage,
 };
@@ -116,7 +116,7 @@ impl Consumer {
     }
 
     /// One step: receive a batch, handle it. Returns each message's outcome, in order.
-    pub async fn poll(&self) -> Result<Vec<Outcome>, ConsumerError> {
+    pub async fn poll(&self) -> Result<Vec<EventOutcome>, ConsumerError> {
         let messages = self.receive().await?;
         self.handle_batch(&messages).await
     }
@@ -128,7 +128,10 @@ impl Consumer {
     /// Handles each message and deletes those handled. After the database refused one, the
     /// rest are left for their next delivery and the error is returned (after the deletes),
     /// so the loop backs off.
-    async fn handle_batch(&self, messages: &[QueueMessage]) -> Result<Vec<Outcome>, ConsumerError> {
+    async fn handle_batch(
+        &self,
+        messages: &[QueueMessage],
+    ) -> Result<Vec<EventOutcome>, ConsumerError> {
         let mut outcomes = Vec::new();
         let mut done = Vec::new();
         let mut refused = None;
@@ -145,7 +148,7 @@ impl Consumer {
                         error = %e,
                         "dropping a CloudTrail event the database refused on every delivery"
                     );
-                    outcomes.push(Outcome::Failed);
+                    outcomes.push(EventOutcome::Failed);
                     done.push(message.receipt_handle.as_str());
                 }
                 Err(e) => {
@@ -169,13 +172,13 @@ impl Consumer {
     }
 
     /// What one message says, recorded when it names an environment's resources.
-    pub async fn handle(&self, body: &str) -> Result<Outcome, StoreError> {
+    pub async fn handle(&self, body: &str) -> Result<EventOutcome, StoreError> {
         let event = match parse(body) {
             Ok(Parsed::Call(event)) => event,
-            Ok(Parsed::Other) => return Ok(Outcome::Ignored),
+            Ok(Parsed::Other) => return Ok(EventOutcome::Ignored),
             Err(e) => {
                 tracing::warn!(reason = %e, "unreadable CloudTrail event message");
-                return Ok(Outcome::Unparseable);
+                return Ok(EventOutcome::Unparseable);
             }
         };
         let (scope, targets) = match classify(&event, &self.own) {
@@ -192,7 +195,7 @@ impl Consumer {
         let actor = event.actor();
         let touched = self.store.record_actor(&scope, &targets, &actor).await?;
         if touched.is_empty() {
-            return Ok(Outcome::Foreign);
+            return Ok(EventOutcome::Foreign);
         }
         for t in &touched {
             tracing::info!(
@@ -203,7 +206,7 @@ impl Consumer {
                 "CloudTrail reports a change; reconciling now"
             );
         }
-        Ok(Outcome::Matched)
+        Ok(EventOutcome::Matched)
     }
 }
 

@@ -37,7 +37,7 @@ use crate::engine::ResourceId;
     strum::VariantArray,
 )]
 #[strum(serialize_all = "kebab-case")]
-pub enum Outcome {
+pub enum EventOutcome {
     /// A change to resources an environment holds: actor recorded, environment due now.
     Matched,
     /// Plumb's own call (its own identity, or a session it assumed).
@@ -57,7 +57,7 @@ pub enum Outcome {
     Failed,
 }
 
-impl Outcome {
+impl EventOutcome {
     pub fn as_str(self) -> &'static str {
         self.into()
     }

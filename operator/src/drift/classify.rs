@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::{Applied, Finding, LastApplied, Sweep, EXISTS};
+use super::{AppliedFields, Finding, LastApplied, Sweep, EXISTS};
 use crate::engine::diff::{field_changes, same, DiffState, ResourceDiff};
 use crate::engine::{
     Action, Change, Desired, DesiredGraph, FieldChange, ObservedState, Owner, Phase, Plan,
@@ -79,7 +79,7 @@ pub fn classify(
 /// Whether the desired value of the change is what Plumb last applied.
 fn was_applied(
     desired: &Desired,
-    last: Option<&Applied>,
+    last: Option<&AppliedFields>,
     change: &FieldChange,
     assume_applied: bool,
 ) -> bool {
@@ -191,7 +191,7 @@ pub fn sweep(
         let mut compared = values;
         compared.insert(EXISTS.to_owned(), Some(Value::Bool(true)));
         sweep.compared.insert(key.clone(), compared);
-        now.insert(key, Applied { generation, fields });
+        now.insert(key, AppliedFields { generation, fields });
     }
     (sweep, now)
 }

@@ -158,10 +158,10 @@ pub struct DriftRecord {
 /// What Plumb last applied to one resource: the desired value of each managed field the last
 /// time the resource held it, and the generation it belonged to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Applied {
+pub struct AppliedFields {
     pub generation: i64,
     pub fields: BTreeMap<String, Value>,
 }
 
-/// [`Applied`] by `kind/name`.
-pub type LastApplied = BTreeMap<String, Applied>;
+/// [`AppliedFields`] by `kind/name`.
+pub type LastApplied = BTreeMap<String, AppliedFields>;

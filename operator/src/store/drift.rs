@@ -13,7 +13,8 @@ use crate::alerts::message::{fingerprint, Context, DriftAlert};
 use crate::alerts::NewAlert;
 use crate::drift::track::{OpenRecord, PendingResolve};
 use crate::drift::{
-    track, Actor, Applied, DriftRecord, DriftState, Finding, LastApplied, RecordRef, Sweep, Tracked,
+    track, Actor, AppliedFields, DriftRecord, DriftState, Finding, LastApplied, RecordRef, Sweep,
+    Tracked,
 };
 
 /// How long an actor CloudTrail named waits for a reconcile to find its drift: longer than
@@ -58,7 +59,7 @@ impl Store {
                     .map_err(|e| StoreError::Corrupt(environment.to_owned(), e.to_string()))?;
                 Ok((
                     row.try_get("resource")?,
-                    Applied {
+                    AppliedFields {
                         generation: row.try_get("generation")?,
                         fields,
                     },

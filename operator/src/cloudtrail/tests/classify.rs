@@ -48,7 +48,7 @@ fn assumed(arn: &str) -> Identity {
     }
 }
 
-fn outcome(event: &Event) -> Option<Outcome> {
+fn outcome(event: &Event) -> Option<EventOutcome> {
     match classify(event, &own()) {
         Verdict::Drop(outcome) => Some(outcome),
         Verdict::Lookup { .. } => None,
@@ -114,7 +114,7 @@ fn plumbs_own_calls_are_dropped() {
     ] {
         let mut event = update_service();
         event.identity = assumed(arn);
-        assert_eq!(outcome(&event), Some(Outcome::Own), "{arn}");
+        assert_eq!(outcome(&event), Some(EventOutcome::Own), "{arn}");
     }
 }
 
@@ -141,7 +141,7 @@ fn plumb_with_a_users_credentials_knows_only_that_user() {
     });
     let mut event = update_service();
     event.identity.arn = Some("arn:aws:iam::111122223333:user/plumb".to_owned());
-    assert_eq!(classify(&event, &own), Verdict::Drop(Outcome::Own));
+    assert_eq!(classify(&event, &own), Verdict::Drop(EventOutcome::Own));
     event.identity.arn = Some("arn:aws:iam::111122223333:user/plumber".to_owned());
     assert!(matches!(classify(&event, &own), Verdict::Lookup { .. }));
 }
@@ -182,7 +182,7 @@ fn calls_aws_made_itself_are_dropped_by_any_one_sign() {
         set(&mut event);
         assert_eq!(
             outcome(&event),
-            Some(Outcome::AwsService),
+            Some(EventOutcome::AwsService),
             "{sign} ({service_host})"
         );
     }
@@ -209,31 +209,31 @@ fn the_console_is_a_person_not_a_service() {
 fn reads_are_dropped_whether_or_not_the_event_says_so() {
     let mut event = update_service();
     event.read_only = Some(true);
-    assert_eq!(outcome(&event), Some(Outcome::ReadOnly));
+    assert_eq!(outcome(&event), Some(EventOutcome::ReadOnly));
     for name in ["DescribeServices", "ListServices", "GetMetricData"] {
         let mut event = update_service();
         event.read_only = None;
         event.name = name.to_owned();
-        assert_eq!(outcome(&event), Some(Outcome::ReadOnly), "{name}");
+        assert_eq!(outcome(&event), Some(EventOutcome::ReadOnly), "{name}");
     }
     // Read-only wins over everything else: Plumb's own Describe calls are reads.
     let mut event = update_service();
     event.name = "DescribeServices".to_owned();
     event.read_only = Some(true);
     event.identity = assumed("arn:aws:sts::111122223333:assumed-role/plumb-task/0a1b2c3d4e5f");
-    assert_eq!(outcome(&event), Some(Outcome::ReadOnly));
+    assert_eq!(outcome(&event), Some(EventOutcome::ReadOnly));
 }
 
 #[test]
 fn failed_calls_and_calls_that_change_nothing_managed_are_ignored() {
     let mut event = update_service();
     event.error_code = Some("AccessDenied".to_owned());
-    assert_eq!(outcome(&event), Some(Outcome::Ignored));
+    assert_eq!(outcome(&event), Some(EventOutcome::Ignored));
     let mut event = update_service();
     event.source = Source::CloudWatch;
     event.name = "SetAlarmState".to_owned();
     event.request = json!({"alarmName": "shop-api-cpu-high", "stateValue": "ALARM"});
-    assert_eq!(outcome(&event), Some(Outcome::Ignored));
+    assert_eq!(outcome(&event), Some(EventOutcome::Ignored));
 }
 
 #[test]
@@ -245,8 +245,8 @@ fn a_call_naming_nothing_plumb_could_hold_is_foreign_and_one_missing_its_names_u
         "serviceNamespace": "dynamodb", "resourceId": "table/orders",
         "scalableDimension": "dynamodb:table:ReadCapacityUnits"
     });
-    assert_eq!(outcome(&event), Some(Outcome::Foreign));
+    assert_eq!(outcome(&event), Some(EventOutcome::Foreign));
     let mut event = update_service();
     event.request = Value::Null;
-    assert_eq!(outcome(&event), Some(Outcome::Unparseable));
+    assert_eq!(outcome(&event), Some(EventOutcome::Unparseable));
 }
