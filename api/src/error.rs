@@ -174,6 +174,10 @@ impl From<StoreError> for ApiError {
                 message: format!("{e}; it cannot be changed until deletion finishes"),
                 current: None,
             },
+            StoreError::DriftResolved { .. } => Self::Conflict {
+                message: e.to_string(),
+                current: None,
+            },
             StoreError::Database(sqlx::Error::PoolTimedOut) => Self::Unavailable,
             other => Self::Internal(other.to_string()),
         }

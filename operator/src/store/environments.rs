@@ -485,10 +485,9 @@ impl Accepted<'_> {
         .execute(&mut **tx)
         .await?;
         if resolved.rows_affected() == 0 {
-            return Err(StoreError::Conflict {
-                name: env.metadata.name.clone(),
-                current: version_of(env),
-                expected: version_of(env),
+            return Err(StoreError::DriftResolved {
+                resource: r.resource.clone(),
+                field: r.field.clone(),
             });
         }
         if let Some(alert) = self.alert {

@@ -56,6 +56,9 @@ pub enum StoreError {
     },
     #[error("environment {0:?} is being deleted")]
     Deleting(String),
+    /// A drift record resolved while it was being accepted.
+    #[error("drift of {resource} {field} was resolved meanwhile")]
+    DriftResolved { resource: String, field: String },
     #[error("stored data for {0:?} cannot be read: {1}")]
     Corrupt(String, String),
     #[error(transparent)]
@@ -73,6 +76,7 @@ impl StoreError {
             Self::Conflict { .. } => "conflict",
             Self::NameClaimed { .. } => "name_claimed",
             Self::Deleting(_) => "deleting",
+            Self::DriftResolved { .. } => "drift_resolved",
             Self::Corrupt(..) => "corrupt",
             Self::Database(_) => "database",
             Self::Migrate(_) => "migrate",
