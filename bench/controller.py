@@ -8,8 +8,6 @@ steady state, AWS calls per environment per sweep; and the server's RSS.
 """
 
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,29 +19,13 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 from moto_network import network  # noqa: E402
+from harness import (  # noqa: E402
+    PLUMB, REGION, free_port, plumb_database, start_moto, stop, wait_port,
+)
 
-PLUMB = os.environ["PLUMB"]
-ADMIN_URL = os.environ["PLUMB_ADMIN_DATABASE_URL"]
 ENVS = int(os.environ.get("BENCH_ENVS", "200"))
 WORKERS = os.environ.get("BENCH_WORKERS", "8")
 RESYNC = 30
-REGION = "us-east-1"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, limit=30):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    sys.exit(f"nothing listens on {port}")
 
 
 def spec(name, image, subnets, group):
@@ -188,32 +170,12 @@ def main():
     procs = []
     db = f"plumb_bench_{uuid.uuid4().hex[:12]}"
     try:
-        moto_port = free_port()
-        procs.append(subprocess.Popen(
-            ["scripts/moto.sh", "start", str(moto_port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        wait_port(moto_port)
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        endpoint = start_moto(procs)
         ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name=REGION,
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         subnets, group = network(ec2)
 
-        subprocess.run(["psql", ADMIN_URL, "-qc", f'CREATE DATABASE "{db}"'], check=True)
-        env = dict(
-            os.environ,
-            DATABASE_URL=ADMIN_URL.rsplit("/", 1)[0] + "/" + db,
-            PLUMB_AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_REGION=REGION,
-            PLUMB_LOG="warn",
-        )
-        subprocess.run([PLUMB, "migrate"], env=env, check=True, capture_output=True)
-        token = subprocess.run(
-            [PLUMB, "token", "create", "--role", "admin", "--name", "bench"],
-            env=env, check=True, capture_output=True, text=True,
-        ).stdout.strip()
+        env, token = plumb_database(db, endpoint)
         port = free_port()
         server = subprocess.Popen(
             [PLUMB, "serve", "--listen", f"127.0.0.1:{port}", "--workers", WORKERS],
@@ -251,14 +213,7 @@ def main():
         rss, peak = rss_kib(server.pid)
         print(f"plumb serve RSS: {rss / 1024:.0f} MiB now, {peak / 1024:.0f} MiB peak")
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        subprocess.run(["psql", ADMIN_URL, "-qc", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
-                       check=False)
+        stop(procs, db)
 
 
 if __name__ == "__main__":

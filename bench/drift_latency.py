@@ -16,8 +16,6 @@ leaves out CloudTrail's own delivery to EventBridge.
 
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,13 +28,13 @@ import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "scripts"))
 from moto_network import network  # noqa: E402
+from harness import (  # noqa: E402
+    PLUMB, REGION, free_port, plumb_database, start_moto, stop, wait_port,
+)
 
-PLUMB = os.environ["PLUMB"]
-ADMIN_URL = os.environ["PLUMB_ADMIN_DATABASE_URL"]
 CHANGES = int(os.environ.get("BENCH_CHANGES", "100"))
 OUT = os.environ.get("BENCH_OUT", os.path.join(os.path.dirname(__file__), "drift_latency.json"))
 RULE = os.path.join(os.path.dirname(__file__), "..", "deploy", "eventbridge-rule.json")
-REGION = "us-east-1"
 ACCOUNT = "123456789012"
 NAME = "drift-bench"
 CLUSTER = f"{NAME}-cluster"
@@ -45,22 +43,6 @@ RESOURCE = f"ecs-service/{SERVICE}"
 RESYNC = 600
 SPEC_COUNT = 1
 WAIT = 30
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, limit=30):
-    deadline = time.time() + limit
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    sys.exit(f"nothing listens on {port}")
 
 
 def spec(subnets, group):
@@ -174,13 +156,7 @@ def main():
     procs = []
     db = f"plumb_bench_{uuid.uuid4().hex[:12]}"
     try:
-        moto_port = free_port()
-        procs.append(subprocess.Popen(
-            ["scripts/moto.sh", "start", str(moto_port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
-        wait_port(moto_port)
-        endpoint = f"http://127.0.0.1:{moto_port}"
+        endpoint = start_moto(procs)
         aws = dict(endpoint_url=endpoint, region_name=REGION,
                    aws_access_key_id="testing", aws_secret_access_key="testing")
         subnets, group = network(boto3.client("ec2", **aws))
@@ -194,21 +170,7 @@ def main():
         events.put_targets(Rule="plumb-cloudtrail",
                            Targets=[{"Id": "plumb-events", "Arn": queue_arn}])
 
-        subprocess.run(["psql", ADMIN_URL, "-qc", f'CREATE DATABASE "{db}"'], check=True)
-        env = dict(
-            os.environ,
-            DATABASE_URL=ADMIN_URL.rsplit("/", 1)[0] + "/" + db,
-            PLUMB_AWS_ENDPOINT_URL=endpoint,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_REGION=REGION,
-            PLUMB_LOG="warn",
-        )
-        subprocess.run([PLUMB, "migrate"], env=env, check=True, capture_output=True)
-        token = subprocess.run(
-            [PLUMB, "token", "create", "--role", "admin", "--name", "bench"],
-            env=env, check=True, capture_output=True, text=True,
-        ).stdout.strip()
+        env, token = plumb_database(db, endpoint)
         port = free_port()
         server = subprocess.Popen(
             # No alerts: the environment has no topic, and they are not what is measured.
@@ -286,14 +248,7 @@ def main():
             f.write("\n")
         print(f"  written to {OUT}")
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        subprocess.run(["psql", ADMIN_URL, "-qc", f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'],
-                       check=False)
+        stop(procs, db)
 
 
 if __name__ == "__main__":
